@@ -1,0 +1,125 @@
+"""Hookline's one settings class, shared by every service.
+
+Loaded once from the environment (prefix ``HOOKLINE_``). Defaults work on a developer
+machine; ``HOOKLINE_ENV=prod`` refuses to start with a default or missing secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AmqpDsn, Field, PostgresDsn, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_API_TOKEN = "hookline-dev-token"
+DEFAULT_RETRY_SCHEDULE = "5s,5m,30m,2h,5h,10h,10h"
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``500ms``, ``5s``, ``5m``, ``2h``, ``1d`` (or bare seconds) into seconds."""
+    raw = text.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if raw.endswith(unit) and raw[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(raw[: -len(unit)]) * _UNITS[unit]
+    if raw.replace(".", "", 1).isdigit():
+        return float(raw)
+    raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 5s, 5m, 2h, 1d)")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/hookline")
+    amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@127.0.0.1:5672/")
+    amqp_prefix: str = Field("hookline", pattern=r"^[A-Za-z0-9_\-]+$")
+    api_token: str = DEV_API_TOKEN
+
+    ingest_host: str = "0.0.0.0"
+    ingest_port: int = 8000
+    dispatcher_port: int = 8001
+    verifier_port: int = 8002
+
+    max_payload_bytes: int = Field(1024 * 1024, gt=0)
+    allowed_target_cidrs: Annotated[list[str], NoDecode] = []
+
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # How long an HTTP create waits for the broker's confirm before answering anyway:
+    # the destination rows are committed, so the outbox relay publishes them later.
+    publish_confirm_timeout: float = 5.0
+    # Destinations committed but unconfirmed for this long are republished by the relay.
+    outbox_grace_seconds: float = 10.0
+    outbox_poll_seconds: float = 2.0
+    idempotency_ttl_hours: int = 24
+    ingest_prefetch: int = 64
+
+    retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [parse_duration(p) for p in DEFAULT_RETRY_SCHEDULE.split(",")]
+    )
+    dispatcher_prefetch: int = 200
+    dispatcher_workers: int = 1
+    delivery_timeout: float = 15.0
+    connect_timeout: float = 5.0
+    egress_proxy: str | None = None
+    disable_after: Annotated[float, NoDecode] = 5 * 86400.0
+    drain_seconds: float = 20.0
+
+    log_level: str = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("allowed_target_cidrs", mode="before")
+    @classmethod
+    def _cidrs(cls, value: object) -> object:
+        items = _split_csv(value)
+        for item in items or []:
+            ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
+        return items
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        items = _split_csv(value)
+        if isinstance(items, list):
+            return [parse_duration(i) if isinstance(i, str) else float(i) for i in items]
+        return items
+
+    @field_validator("disable_after", mode="before")
+    @classmethod
+    def _disable_after(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env != "prod":
+            return self
+        problems = []
+        if not self.api_token or self.api_token == DEV_API_TOKEN or len(self.api_token) < 24:
+            problems.append("HOOKLINE_API_TOKEN must be set to a random value of 24+ characters")
+        if self.amqp_url.password in (None, "guest"):
+            problems.append("HOOKLINE_AMQP_URL must not use the default guest credentials")
+        if any(
+            ipaddress.ip_network(c, strict=False).is_loopback for c in self.allowed_target_cidrs
+        ):
+            problems.append("HOOKLINE_ALLOWED_TARGET_CIDRS must not allow loopback in prod")
+        if problems:
+            raise ValueError("refusing to start with HOOKLINE_ENV=prod: " + "; ".join(problems))
+        return self
+
+    def dsn(self) -> str:
+        return str(self.database_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""The delivery task: what ingest puts on ``<prefix>.dispatch`` for each destination.
+
+The AMQP body is exactly the JSON payload that will be POSTed and signed, so the
+dispatcher never re-encodes it and never reads the message from the database; the
+routing facts travel in headers of Hookline's own (``x-hookline-*``), including the
+attempt number, which is read from there rather than from RabbitMQ's ``x-death``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+H_MSG = "x-hookline-msg-id"
+H_APP = "x-hookline-app-id"
+H_ENDPOINT = "x-hookline-endpoint-id"
+H_EVENT_TYPE = "x-hookline-event-type"
+H_CREATED = "x-hookline-created-at"  # unix seconds (float) the message was accepted
+H_ATTEMPT = "x-hookline-attempt"  # 1 for the first attempt of this task
+H_TRIGGER = "x-hookline-trigger"  # 0 scheduled, 1 manual (resend / recover)
+
+TRIGGER_SCHEDULED = 0
+TRIGGER_MANUAL = 1
+
+
+class MalformedTask(ValueError):
+    """A message on the dispatch queue lacks the headers of a delivery task."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTask:
+    msg_id: str
+    app_id: str
+    endpoint_id: str
+    event_type: str
+    created_at: float
+    payload: bytes
+    attempt: int = 1
+    trigger: int = TRIGGER_SCHEDULED
+
+    def next_attempt(self) -> DeliveryTask:
+        return replace(self, attempt=self.attempt + 1)
+
+    def to_amqp(self, **kwargs: object) -> aio_pika.Message:
+        return aio_pika.Message(
+            body=self.payload,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=f"{self.msg_id}:{self.endpoint_id}",
+            headers={
+                H_MSG: self.msg_id,
+                H_APP: self.app_id,
+                H_ENDPOINT: self.endpoint_id,
+                H_EVENT_TYPE: self.event_type,
+                H_CREATED: self.created_at,
+                H_ATTEMPT: self.attempt,
+                H_TRIGGER: self.trigger,
+            },
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_amqp(cls, message: AbstractIncomingMessage) -> DeliveryTask:
+        h = message.headers or {}
+        try:
+            return cls(
+                msg_id=str(h[H_MSG]),
+                app_id=str(h[H_APP]),
+                endpoint_id=str(h[H_ENDPOINT]),
+                event_type=str(h[H_EVENT_TYPE]),
+                created_at=float(h[H_CREATED]),  # type: ignore[arg-type]
+                payload=message.body,
+                attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
+                trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedTask(f"not a delivery task: {exc}") from exc
+
+    @property
+    def created_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.created_at, UTC)

@@ -1,0 +1,127 @@
+"""Session fixtures: a real PostgreSQL database and a real RabbitMQ name prefix per run.
+
+Each run gets its own database (``hookline_test_<hex>``) and its own AMQP prefix
+(``hltest_<hex>``); both are removed at the end. RabbitMQ and PostgreSQL must be
+running (``make test`` starts them): a missing service fails the run, never skips it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.db import create_pool
+from shared.migrate import apply_migrations
+from shared.settings import Settings
+
+RUN_ID = uuid.uuid4().hex[:10]
+BASE_DSN = "postgresql://postgres@127.0.0.1:5432"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+TEST_TOKEN = "test-token-" + RUN_ID
+
+
+def _require_port(host: str, port: int, what: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.exit(f"{what} is not reachable on {host}:{port} ({exc}); run `make test`", 3)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _require_port("127.0.0.1", 5432, "PostgreSQL")
+    _require_port("127.0.0.1", 5672, "RabbitMQ")
+
+
+def new_prefix() -> str:
+    return f"hltest_{RUN_ID}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return f"{BASE_DSN}/hookline_test_{RUN_ID}"
+
+
+@pytest.fixture(scope="session")
+async def migrated_database(database_url: str) -> AsyncIterator[str]:
+    await apply_migrations(database_url)
+    yield database_url
+    admin = await asyncpg.connect(f"{BASE_DSN}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "hookline_test_{RUN_ID}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def make_settings(migrated_database: str):
+    """Settings for one test: the run's database, a fresh AMQP prefix, fast retries."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": migrated_database,
+            "amqp_url": AMQP_URL,
+            "amqp_prefix": new_prefix(),
+            "api_token": TEST_TOKEN,
+            "allowed_target_cidrs": ["127.0.0.0/8"],
+            "retry_schedule": [1.0, 2.0],
+            "outbox_grace_seconds": 0.5,
+            "outbox_poll_seconds": 0.2,
+            "log_format": "console",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def db_pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
+    async with create_pool(migrated_database, min_size=1, max_size=4) as pool:
+        yield pool
+
+
+@pytest.fixture
+async def amqp_connection() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    yield connection
+    await connection.close()
+
+
+def _broker_names(kind: str) -> list[str]:
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60
+    )
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_broker_objects_of_this_run() -> AsyncIterator[None]:
+    """At the end of the run, delete every queue and exchange named with this run's id."""
+    yield
+    marker = f"hltest_{RUN_ID}_"
+
+    async def cleanup() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            for kind, delete in (("queues", "queue_delete"), ("exchanges", "exchange_delete")):
+                for name in _broker_names(kind):
+                    if name.startswith(marker):
+                        channel = await connection.channel()
+                        await getattr(channel, delete)(name)
+                        await channel.close()
+        finally:
+            await connection.close()
+
+    asyncio.run(cleanup())

@@ -1,0 +1,49 @@
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from shared import ids
+from shared.settings import Settings, parse_duration
+from shared.topology import Topology, delay_label
+
+
+def test_ids_have_prefix_and_sort_by_creation_time():
+    first = ids.new_id("msg", at=time.time() - 1)
+    second = ids.new_id("msg")
+    assert first.startswith("msg_") and len(first) == 31
+    assert first < second
+    assert ids.boundary_id("msg", time.time() - 0.5) < second
+    assert ids.has_prefix(second, "msg") and not ids.has_prefix(second, "ep")
+
+
+def test_retry_tiers_are_named_by_delay_and_deduplicated():
+    topo = Topology("hl", tuple(Settings().retry_schedule))
+    assert [t.queue for t in topo.retry_tiers()] == [
+        "hl.retry.5s",
+        "hl.retry.5m",
+        "hl.retry.30m",
+        "hl.retry.2h",
+        "hl.retry.5h",
+        "hl.retry.10h",
+    ]
+    assert delay_label(0.25) == "250ms"
+    assert topo.tier_for(300).label == "5m"
+    assert all(name.startswith("hl.") for name in topo.queues() + topo.exchanges())
+
+
+def test_durations_parse():
+    assert (
+        parse_duration("1s") == 1
+        and parse_duration("2h") == 7200
+        and parse_duration("500ms") == 0.5
+    )
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+
+
+def test_prod_refuses_default_secrets():
+    with pytest.raises(ValidationError, match="HOOKLINE_API_TOKEN"):
+        Settings(env="prod")
+    ok = Settings(env="prod", api_token="x" * 32, amqp_url="amqp://hook:s3cret@rabbit:5672/")
+    assert ok.env == "prod"
