@@ -1,0 +1,243 @@
+"""Typed routes: one declaration gives the aiohttp route, request parsing and OpenAPI.
+
+A handler is ``async def handler(request, *, body=None, query=None)``; ``body`` and
+``query`` arrive as validated pydantic models and a failure becomes a Svix-shaped 400
+(not JSON) or 422 (schema). The return value (a model, a list or a dict) is sent as
+JSON with the declared status; a ``web.StreamResponse`` is passed through.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from shared.web.errors import BadRequest, Unprocessable
+from shared.web.responses import json_response
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    summary: str = ""
+    tag: str = ""
+    public: bool = False
+    headers: list[str] = field(default_factory=list)
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, set, tuple):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_list(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(data, dict):
+        raise Unprocessable.single(["body"], "the request body must be a JSON object", "type_error")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable.from_pydantic(exc, "body") from exc
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        values = request.query.getall(key, []) or request.query.getall(f"{key}[]", [])
+        if not values:
+            continue
+        if _is_list(info.annotation):
+            data[key] = [part for v in values for part in v.split(",") if part]
+        else:
+            data[key] = values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable.from_pydantic(exc, "query") from exc
+
+
+class ApiRoutes:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(RouteSpec(method.upper(), path, handler, **options))
+            return handler
+
+        return register
+
+    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, status=204, **options)
+
+    def extend(self, other: ApiRoutes) -> None:
+        self.specs.extend(other.specs)
+
+    def install(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, _wrap(spec), name=_operation_id(spec))
+
+    def is_public(self, request: web.Request) -> bool:
+        route = request.match_info.route
+        return getattr(route.handler, "hookline_public", False)
+
+
+def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        if spec.body is not None:
+            kwargs["body"] = await parse_body(request, spec.body)
+        if spec.query is not None:
+            kwargs["query"] = parse_query(request, spec.query)
+        result = await spec.handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result, spec.status)
+
+    handle.hookline_public = spec.public  # type: ignore[attr-defined]
+    return handle
+
+
+def _operation_id(spec: RouteSpec) -> str:
+    return spec.handler.__name__.replace("_", ".")
+
+
+_ERROR_SCHEMAS = {
+    "HttpError": {
+        "type": "object",
+        "required": ["code", "detail"],
+        "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+    },
+    "HTTPValidationError": {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {
+            "detail": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["loc", "msg", "type"],
+                    "properties": {
+                        "loc": {"type": "array", "items": {"type": "string"}},
+                        "msg": {"type": "string"},
+                        "type": {"type": "string"},
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+def _error(name: str, description: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document generated from the route declarations and their models."""
+    models: list[tuple[type[BaseModel], str]] = []
+    for spec in routes.specs:
+        if spec.body:
+            models.append((spec.body, "validation"))
+        if spec.response:
+            models.append((spec.response, "serialization"))
+    keys, schema = models_json_schema(
+        models, by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    components = {**schema.get("$defs", {}), **_ERROR_SCHEMAS}
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in routes.specs:
+        op: dict[str, Any] = {
+            "operationId": _operation_id(spec),
+            "summary": spec.summary or spec.handler.__doc__ or "",
+            "tags": [spec.tag] if spec.tag else [],
+            "parameters": [],
+            "responses": {},
+        }
+        for name in re.findall(r"{(\w+)}", spec.path):
+            op["parameters"].append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            )
+        if spec.query:
+            qschema = spec.query.model_json_schema(by_alias=True)
+            for name, prop in qschema.get("properties", {}).items():
+                op["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in qschema.get("required", []),
+                        "schema": prop,
+                    }
+                )
+        for header in spec.headers:
+            op["parameters"].append(
+                {"name": header, "in": "header", "required": False, "schema": {"type": "string"}}
+            )
+        if spec.body:
+            ref = keys[(spec.body, "validation")]
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        if spec.response:
+            ref = keys[(spec.response, "serialization")]
+            op["responses"][str(spec.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": ref}},
+            }
+        else:
+            op["responses"][str(spec.status)] = {"description": "No content"}
+        if not spec.public:
+            op["security"] = [{"HTTPBearer": []}]
+            op["responses"]["401"] = _error("HttpError", "Missing or invalid token")
+        if spec.body or spec.query or "{" in spec.path:
+            op["responses"]["400"] = _error("HttpError", "Bad request")
+            op["responses"]["404"] = _error("HttpError", "Not found")
+            op["responses"]["409"] = _error("HttpError", "Conflict")
+            op["responses"]["413"] = _error("HttpError", "Payload too large")
+            op["responses"]["422"] = _error("HTTPValidationError", "Validation error")
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"HTTPBearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
