@@ -51,7 +51,7 @@ async def test_hostname_resolving_to_loopback_is_refused_unless_allowed():
     with pytest.raises(TargetRefused, match="loopback"):
         await check_target("http://localhost:9/hook", ())
     assert await check_target("http://localhost:9/hook", parse_networks(["127.0.0.0/8", "::1/128"]))
-    with pytest.raises(TargetRefused, match="metadata|link-local"):
+    with pytest.raises(TargetRefused, match=r"metadata|link-local"):
         await check_target("http://169.254.169.254/latest/meta-data", ())
     with pytest.raises(TargetRefused):
         await check_target("http://[::1]:8080/", parse_networks(["127.0.0.0/8"]))
