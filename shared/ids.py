@@ -14,7 +14,7 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _KSUID_EPOCH = 1_400_000_000
 _LENGTH = 27
 
-PREFIXES = ("app", "ep", "msg", "atmpt", "evt", "task", "src")
+PREFIXES = ("app", "ep", "msg", "atmpt", "qtask", "src")
 
 
 def _base62(number: int) -> str:

@@ -84,15 +84,20 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def check_target(url: str, allowed: Sequence[Network]) -> list[IPAddress]:
+async def check_target(
+    url: str, allowed: Sequence[Network], *, unresolvable_ok: bool = False
+) -> list[IPAddress]:
     """Resolve the URL's host and refuse it if any address is not allowed.
 
-    Returns the checked addresses. A host that does not resolve is refused too.
+    Returns the checked addresses. A host that does not resolve is refused, unless
+    ``unresolvable_ok`` (configuration time: the name may exist only later).
     """
     host, port = check_url_syntax(url)
     try:
         addresses = await resolve(host, port)
     except OSError as exc:
+        if unresolvable_ok:
+            return []
         raise TargetRefused(f"the host {host!r} does not resolve") from exc
     for address in addresses:
         reason = refusal_reason(address, allowed)

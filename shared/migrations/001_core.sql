@@ -74,12 +74,14 @@ CREATE TABLE message_destination (
     next_attempt    timestamptz,
     attempt_count   integer NOT NULL DEFAULT 0,
     published       boolean NOT NULL DEFAULT false,
+    -- Trigger of the delivery task the outbox publishes next: 0 scheduled, 1 manual.
+    trigger_type    smallint NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (msg_id, endpoint_id)
 );
 CREATE INDEX destination_endpoint_idx ON message_destination (endpoint_id, msg_id DESC);
-CREATE INDEX destination_unpublished_idx ON message_destination (created_at) WHERE NOT published;
+CREATE INDEX destination_unpublished_idx ON message_destination (updated_at) WHERE NOT published;
 CREATE INDEX destination_status_idx ON message_destination (endpoint_id, status, updated_at);
 
 CREATE TABLE message_attempt (

@@ -39,6 +39,8 @@ class RouteSpec:
     tag: str = ""
     public: bool = False
     headers: list[str] = field(default_factory=list)
+    # The handler stores idempotent responses itself (in its own transaction).
+    own_idempotency: bool = False
 
 
 def _is_list(annotation: Any) -> bool:
@@ -114,9 +116,14 @@ class ApiRoutes:
         for spec in self.specs:
             app.router.add_route(spec.method, spec.path, _wrap(spec), name=_operation_id(spec))
 
-    def is_public(self, request: web.Request) -> bool:
-        route = request.match_info.route
-        return getattr(route.handler, "hookline_public", False)
+    @staticmethod
+    def spec_of(request: web.Request) -> RouteSpec | None:
+        return getattr(request.match_info.route.handler, "hookline_spec", None)
+
+    @classmethod
+    def is_public(cls, request: web.Request) -> bool:
+        spec = cls.spec_of(request)
+        return spec is not None and spec.public
 
 
 def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -131,7 +138,7 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
             return result
         return json_response(result, spec.status)
 
-    handle.hookline_public = spec.public  # type: ignore[attr-defined]
+    handle.hookline_spec = spec  # type: ignore[attr-defined]
     return handle
 
 

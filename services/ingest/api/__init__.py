@@ -1,0 +1,23 @@
+"""Every route of the management API, in one table (the OpenAPI document is built from it)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.ingest.api import applications, attempts, endpoints, event_types, health, messages
+from shared.web.responses import json_response
+from shared.web.routes import ApiRoutes, openapi_document
+
+VERSION = "0.1.0"
+
+api_routes = ApiRoutes()
+for module in (health, applications, event_types, endpoints, messages, attempts):
+    api_routes.extend(module.routes)
+
+_document = openapi_document(api_routes, title="Hookline management API", version=VERSION)
+
+
+@api_routes.get("/api/v1/openapi.json", public=True, tag="Health")
+async def openapi(request: web.Request) -> web.Response:
+    """This document."""
+    return json_response(_document)

@@ -1,0 +1,164 @@
+"""Ingest's composition root: settings, pool, broker link, API, relay and consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.ingest.amqp_ingest import IngestConsumer
+from services.ingest.api import api_routes
+from services.ingest.api.idempotency import idempotency_middleware
+from services.ingest.keys import MESSAGES, POOL, PUBLISHER, SETTINGS
+from services.ingest.metrics import MESSAGES_INGESTED, OUTBOX_PENDING, REQUEST_DURATION
+from services.ingest.outbox import OutboxRelay, PublishedMarker
+from services.ingest.publisher import DeliveryPublisher
+from services.ingest.service import MessageService
+from services.ingest.store import idempotency
+from shared.amqp import BrokerLink
+from shared.db import create_pool
+from shared.logging import configure_logging
+from shared.settings import Settings, get_settings
+from shared.topology import Topology
+from shared.web.auth import bearer_auth_middleware
+from shared.web.errors import error_middleware
+
+log = structlog.get_logger()
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    response = await handler(request)
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else "unmatched"
+    REQUEST_DURATION.labels(template, request.method, str(response.status)).observe(
+        time.perf_counter() - started
+    )
+    if response.status == 202 and template == "/api/v1/app/{app_id}/msg":
+        MESSAGES_INGESTED.labels("http").inc()
+    return response
+
+
+async def metrics(request: web.Request) -> web.Response:
+    try:
+        OUTBOX_PENDING.set(
+            await request.app[POOL].fetchval(
+                "SELECT count(*) FROM message_destination WHERE NOT published"
+            )
+        )
+    except Exception:  # a scrape must still answer while the database is away
+        pass
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _run_forever(name: str, coro_factory) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            await coro_factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed; restarting", task=name)
+            await asyncio.sleep(1)
+
+
+def _background(app: web.Application, name: str, coro_factory) -> asyncio.Task:  # type: ignore[no-untyped-def]
+    return asyncio.create_task(_run_forever(name, coro_factory), name=name)
+
+
+async def _expire_idempotency_keys(app: web.Application) -> None:
+    while True:
+        await idempotency.expire(app[POOL], app[SETTINGS].idempotency_ttl_hours)
+        await asyncio.sleep(3600)
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """Everything ingest holds, opened in order and closed in reverse."""
+    settings = app[SETTINGS]
+    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    async with create_pool(
+        settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    ) as pool:
+        app[POOL] = pool
+        publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
+        marker = PublishedMarker(pool)
+        service = MessageService(
+            pool, publisher, marker, max_payload_bytes=settings.max_payload_bytes
+        )
+        consumer = IngestConsumer(
+            service,
+            topology,
+            max_payload_bytes=settings.max_payload_bytes,
+            prefetch=settings.ingest_prefetch,
+        )
+
+        async def on_connect(connection: AbstractRobustConnection) -> None:
+            await publisher.on_connect(connection)  # declares the topology first
+            await consumer.on_connect(connection)
+
+        app[PUBLISHER], app[MESSAGES] = publisher, service
+        relay = OutboxRelay(
+            pool, publisher, grace=settings.outbox_grace_seconds, poll=settings.outbox_poll_seconds
+        )
+        async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect):
+            tasks = [
+                _background(app, "published-marker", marker.run),
+                _background(app, "outbox-relay", relay.run),
+                _background(app, "idempotency-expiry", lambda: _expire_idempotency_keys(app)),
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with suppress(asyncio.CancelledError):
+                        await task
+                await marker.flush()
+
+
+def _is_public(request: web.Request) -> bool:
+    # Prometheus scrapes /metrics without credentials; it carries no tenant data.
+    return request.path == "/metrics" or api_routes.is_public(request)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_payload_bytes + 64 * 1024,
+        middlewares=[
+            metrics_middleware,
+            error_middleware,
+            bearer_auth_middleware(settings.api_token, _is_public),
+            idempotency_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+    api_routes.install(app)
+    app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings, "ingest")
+    with suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    log.info("ingest starting", port=settings.ingest_port, amqp_prefix=settings.amqp_prefix)
+    web.run_app(
+        create_app(settings),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+    )

@@ -1,0 +1,109 @@
+"""The transactional outbox: destination rows are committed first, published second.
+
+``PublishedMarker`` flags confirmed destinations in batches (one UPDATE per flush
+instead of one per message). ``OutboxRelay`` republishes rows still unflagged after a
+grace period: a crash, a broker outage or a lost confirm between commit and publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import asyncpg
+import structlog
+
+from services.ingest.publisher import DeliveryPublisher
+from shared.tasks import DeliveryTask
+
+log = structlog.get_logger()
+
+_MARK_PUBLISHED = """
+UPDATE message_destination AS d SET published = true
+FROM unnest($1::text[], $2::text[]) AS k(msg_id, endpoint_id)
+WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id
+"""
+
+_CLAIM_UNPUBLISHED = """
+SELECT d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload, m.created_at
+FROM message_destination d JOIN message m ON m.id = d.msg_id
+WHERE NOT d.published AND d.updated_at < now() - make_interval(secs => $1)
+ORDER BY d.updated_at
+LIMIT $2
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+
+async def mark_published(
+    conn: asyncpg.Connection | asyncpg.Pool, keys: Iterable[tuple[str, str]]
+) -> None:
+    msg_ids, endpoint_ids = zip(*keys, strict=True) if keys else ((), ())
+    await conn.execute(_MARK_PUBLISHED, list(msg_ids), list(endpoint_ids))
+
+
+class PublishedMarker:
+    def __init__(self, pool: asyncpg.Pool, interval: float = 0.05) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._pending: list[tuple[str, str]] = []
+
+    def add(self, tasks: Iterable[DeliveryTask]) -> None:
+        self._pending.extend((t.msg_id, t.endpoint_id) for t in tasks)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await mark_published(self._pool, batch)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # Unflagged rows are only republished (a duplicate), never lost.
+            log.warning("could not flag published destinations", count=len(batch), error=str(exc))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+
+
+def task_from_row(row: asyncpg.Record) -> DeliveryTask:
+    return DeliveryTask(
+        msg_id=row["msg_id"],
+        app_id=row["app_id"],
+        endpoint_id=row["endpoint_id"],
+        event_type=row["event_type"],
+        created_at=row["created_at"].timestamp(),
+        payload=row["payload"].encode(),
+        trigger=row["trigger_type"],
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, publisher: DeliveryPublisher, *, grace: float, poll: float
+    ) -> None:
+        self._pool, self._publisher = pool, publisher
+        self._grace, self._poll = grace, poll
+
+    async def relay_once(self, limit: int = 500) -> int:
+        if not self._publisher.ready:
+            return 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM_UNPUBLISHED, self._grace, limit)
+            if not rows:
+                return 0
+            tasks = [task_from_row(r) for r in rows]
+            if not await self._publisher.publish(tasks):
+                return 0
+            await mark_published(conn, [(t.msg_id, t.endpoint_id) for t in tasks])
+        log.info("outbox relayed unpublished deliveries", count=len(tasks))
+        return len(tasks)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.relay_once() > 0:
+                    pass
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("outbox relay pass failed", error=str(exc))
+            await asyncio.sleep(self._poll)

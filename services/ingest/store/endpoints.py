@@ -1,0 +1,115 @@
+"""SQL for endpoints. An endpoint is addressed by its id or its uid within its app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from shared.ids import new_id
+
+COLUMNS = (
+    "id, app_id, uid, url, description, throttle_rate, disabled, event_types, channels,"
+    " metadata, headers, secret, old_secrets, created_at, updated_at"
+)
+# Columns a create or update may set, in the order of the INSERT.
+_WRITABLE = (
+    "uid",
+    "url",
+    "description",
+    "throttle_rate",
+    "disabled",
+    "event_types",
+    "channels",
+    "metadata",
+    "headers",
+)
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+async def get(conn: Conn, app_id: str, ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM endpoint WHERE app_id = $1 AND (id = $2 OR uid = $2)"
+        " ORDER BY id = $2 DESC LIMIT 1",
+        app_id,
+        ref,
+    )
+
+
+async def insert(conn: Conn, app_id: str, values: dict[str, Any], secret: str) -> asyncpg.Record:
+    params = [values.get(c) for c in _WRITABLE]
+    params[_WRITABLE.index("metadata")] = values.get("metadata") or {}
+    params[_WRITABLE.index("headers")] = values.get("headers") or {}
+    params[_WRITABLE.index("disabled")] = bool(values.get("disabled"))
+    params[_WRITABLE.index("description")] = values.get("description") or ""
+    placeholders = ", ".join(f"${i}" for i in range(4, 4 + len(_WRITABLE)))
+    return await conn.fetchrow(
+        f"INSERT INTO endpoint (id, app_id, secret, {', '.join(_WRITABLE)})"
+        f" VALUES ($1, $2, $3, {placeholders}) RETURNING {COLUMNS}",
+        new_id("ep"),
+        app_id,
+        secret,
+        *params,
+    )
+
+
+async def update(conn: Conn, endpoint_id: str, changes: dict[str, Any]) -> asyncpg.Record:
+    unknown = set(changes) - set(_WRITABLE)
+    assert not unknown, f"not writable: {unknown}"
+    assignments = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
+    if changes.get("disabled") is False:
+        # Re-enabling restarts the auto-disable clock.
+        assignments += ["disabled_reason = NULL", "failing_since = NULL"]
+    assignments.append("updated_at = now()")
+    return await conn.fetchrow(
+        f"UPDATE endpoint SET {', '.join(assignments)} WHERE id = $1 RETURNING {COLUMNS}",
+        endpoint_id,
+        *changes.values(),
+    )
+
+
+async def delete(conn: Conn, endpoint_id: str) -> None:
+    await conn.execute("DELETE FROM endpoint WHERE id = $1", endpoint_id)
+
+
+def live_old_secrets(old_secrets: list[dict[str, str]], now: datetime) -> list[dict[str, str]]:
+    return [s for s in old_secrets if datetime.fromisoformat(s["expiresAt"]) > now]
+
+
+async def rotate_secret(conn: Conn, endpoint: asyncpg.Record, new_secret: str, grace: int) -> None:
+    """Replace the secret; the old one keeps signing for ``grace`` seconds."""
+    now = datetime.now(UTC)
+    old = live_old_secrets(endpoint["old_secrets"], now)
+    if grace > 0:
+        old.append(
+            {"key": endpoint["secret"], "expiresAt": (now + timedelta(seconds=grace)).isoformat()}
+        )
+    await conn.execute(
+        "UPDATE endpoint SET secret = $2, old_secrets = $3, updated_at = now() WHERE id = $1",
+        endpoint["id"],
+        new_secret,
+        old,
+    )
+
+
+async def stats(
+    conn: Conn, endpoint_id: str, since: datetime | None, until: datetime | None
+) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM message_destination WHERE endpoint_id = $1"
+        " AND ($2::timestamptz IS NULL OR created_at >= $2)"
+        " AND ($3::timestamptz IS NULL OR created_at < $3) GROUP BY status",
+        endpoint_id,
+        since,
+        until,
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    return {
+        "success": counts.get(0, 0),
+        "pending": counts.get(1, 0),
+        "fail": counts.get(2, 0),
+        "sending": counts.get(3, 0),
+        "canceled": counts.get(4, 0),
+    }
