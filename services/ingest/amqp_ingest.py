@@ -57,9 +57,7 @@ Outcome = Ack | Reject | Retry
 
 
 class IngestConsumer:
-    def __init__(
-        self, service: MessageService, topology: Topology, *, max_payload_bytes: int, prefetch: int
-    ):
+    def __init__(self, service: MessageService, topology: Topology, *, max_payload_bytes: int, prefetch: int):
         self._service = service
         self._topology = topology
         self._max_body = max_payload_bytes + _ENVELOPE_ALLOWANCE

@@ -49,9 +49,7 @@ async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-
 async def metrics(request: web.Request) -> web.Response:
     try:
         OUTBOX_PENDING.set(
-            await request.app[POOL].fetchval(
-                "SELECT count(*) FROM message_destination WHERE NOT published"
-            )
+            await request.app[POOL].fetchval("SELECT count(*) FROM message_destination WHERE NOT published")
         )
     except Exception:  # a scrape must still answer while the database is away
         pass
@@ -89,9 +87,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = pool
         publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
         marker = PublishedMarker(pool)
-        service = MessageService(
-            pool, publisher, marker, max_payload_bytes=settings.max_payload_bytes
-        )
+        service = MessageService(pool, publisher, marker, max_payload_bytes=settings.max_payload_bytes)
         consumer = IngestConsumer(
             service,
             topology,

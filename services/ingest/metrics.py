@@ -5,9 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_INGESTED = Counter("hookline_messages_ingested_total", "Messages accepted", ["source"])
-INGEST_REJECTED = Counter(
-    "hookline_ingest_rejected_total", "Messages refused by ingest", ["reason"]
-)
+INGEST_REJECTED = Counter("hookline_ingest_rejected_total", "Messages refused by ingest", ["reason"])
 DESTINATIONS_CREATED = Counter(
     "hookline_destinations_created_total", "Destination rows (message x endpoint) created"
 )

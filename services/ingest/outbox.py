@@ -34,9 +34,7 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
-async def mark_published(
-    conn: asyncpg.Connection | asyncpg.Pool, keys: Iterable[tuple[str, str]]
-) -> None:
+async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, keys: Iterable[tuple[str, str]]) -> None:
     msg_ids, endpoint_ids = zip(*keys, strict=True) if keys else ((), ())
     await conn.execute(_MARK_PUBLISHED, list(msg_ids), list(endpoint_ids))
 

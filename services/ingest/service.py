@@ -82,9 +82,7 @@ class MessageService:
     ) -> Accepted:
         payload = orjson.dumps(body.payload)
         if len(payload) > self._max_payload:
-            raise PayloadTooLarge(
-                f"payload is {len(payload)} bytes; the limit is {self._max_payload} bytes"
-            )
+            raise PayloadTooLarge(f"payload is {len(payload)} bytes; the limit is {self._max_payload} bytes")
         created_at = datetime.now(UTC)
         msg_id = new_id("msg", created_at.timestamp())
         response = message_json(msg_id, body, created_at, payload, with_content)
@@ -108,9 +106,7 @@ class MessageService:
                         created_at=created_at,
                     )
                 except asyncpg.UniqueViolationError as exc:
-                    raise Conflict(
-                        f"A message with eventId {body.event_id!r} already exists"
-                    ) from exc
+                    raise Conflict(f"A message with eventId {body.event_id!r} already exists") from exc
                 endpoints = await store.subscribed_endpoints(conn, app_id)
                 targets = select_destinations(endpoints, body.event_type, body.channels)
                 if targets:

@@ -16,19 +16,13 @@ async def test_application_lifecycle(svix):
     created = await svix.application.create(
         ApplicationIn(name="Acme", uid="acme-1", metadata={"tier": "gold"})
     )
-    assert (
-        created.id.startswith("app_")
-        and created.uid == "acme-1"
-        and created.metadata == {"tier": "gold"}
-    )
+    assert created.id.startswith("app_") and created.uid == "acme-1" and created.metadata == {"tier": "gold"}
 
     assert (await svix.application.get("acme-1")).id == created.id
     same = await svix.application.get_or_create(ApplicationIn(name="ignored", uid="acme-1"))
     assert same.id == created.id and same.name == "Acme"
 
-    patched = await svix.application.patch(
-        created.id, ApplicationPatch(name="Acme Inc", throttle_rate=5)
-    )
+    patched = await svix.application.patch(created.id, ApplicationPatch(name="Acme Inc", throttle_rate=5))
     assert patched.name == "Acme Inc" and patched.throttle_rate == 5 and patched.uid == "acme-1"
 
     replaced = await svix.application.upsert("acme-1", ApplicationIn(name="Acme Corp"))
@@ -61,9 +55,7 @@ async def test_list_applications_pages_with_iterator(svix):
 
 
 async def test_event_types_archive_and_list(svix):
-    await svix.event_type.create(
-        EventTypeIn(name="invoice.paid", description="An invoice was paid")
-    )
+    await svix.event_type.create(EventTypeIn(name="invoice.paid", description="An invoice was paid"))
     await svix.event_type.create(EventTypeIn(name="invoice.void", description="Voided"))
     got = await svix.event_type.get("invoice.paid")
     assert got.description == "An invoice was paid" and got.deprecated is False

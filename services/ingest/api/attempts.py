@@ -42,9 +42,7 @@ def _status_text(status: int) -> str:
     return MessageStatus(status).name
 
 
-def attempt_out(
-    row: asyncpg.Record, with_msg: bool = False, with_content: bool = False
-) -> MessageAttemptOut:
+def attempt_out(row: asyncpg.Record, with_msg: bool = False, with_content: bool = False) -> MessageAttemptOut:
     msg = None
     if with_msg:
         msg = message_out(
@@ -136,9 +134,7 @@ async def list_attempts_by_msg(
     return await _attempt_page(request, where, query)
 
 
-@routes.get(
-    "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", response=MessageAttemptOut, tag=TAG
-)
+@routes.get("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", response=MessageAttemptOut, tag=TAG)
 async def get_attempt(request: web.Request) -> MessageAttemptOut:
     """One attempt."""
     app = await app_or_404(request)
@@ -302,6 +298,4 @@ async def recover(request: web.Request, body: RecoverIn) -> RecoverOut:
             {"endpointId": endpoint["id"], "recovered": len(rows)},
         )
     await request.app[MESSAGES].publish_rows(rows)
-    return RecoverOut(
-        id=task_id, status="finished", task="endpoint.recover", updated_at=task["updated_at"]
-    )
+    return RecoverOut(id=task_id, status="finished", task="endpoint.recover", updated_at=task["updated_at"])

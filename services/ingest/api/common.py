@@ -32,9 +32,7 @@ async def app_or_404(request: web.Request) -> asyncpg.Record:
 
 async def endpoint_or_404(request: web.Request) -> asyncpg.Record:
     app = await app_or_404(request)
-    endpoint = await endpoint_store.get(
-        pool_of(request), app["id"], request.match_info["endpoint_id"]
-    )
+    endpoint = await endpoint_store.get(pool_of(request), app["id"], request.match_info["endpoint_id"])
     if endpoint is None:
         raise NotFound("Endpoint not found")
     return endpoint

@@ -33,8 +33,10 @@ from services.ingest.models.endpoints import (
 from services.ingest.store import endpoints as store
 from services.ingest.store.sql import Where, fetch_page
 from shared import signing
+from shared.ids import has_prefix
 from shared.target_policy import TargetRefused, check_target, parse_networks
 from shared.web.errors import Conflict, Unprocessable
+from shared.web.responses import json_response
 from shared.web.routes import ApiRoutes
 
 routes = ApiRoutes()
@@ -81,9 +83,7 @@ async def list_endpoints(request: web.Request, query: ListQuery) -> ListResponse
     return page_response(page, endpoint_out)
 
 
-@routes.post(
-    BASE, body=EndpointIn, response=EndpointOut, status=201, tag=TAG, headers=["idempotency-key"]
-)
+@routes.post(BASE, body=EndpointIn, response=EndpointOut, status=201, tag=TAG, headers=["idempotency-key"])
 async def create_endpoint(request: web.Request, body: EndpointIn) -> EndpointOut:
     """Create an endpoint; a secret is generated unless one is given."""
     app = await app_or_404(request)
@@ -112,10 +112,22 @@ async def _save(request: web.Request, endpoint_id: str, changes: dict[str, Any])
 
 
 @routes.put(ONE, body=EndpointUpdate, response=EndpointOut, tag=TAG)
-async def update_endpoint(request: web.Request, body: EndpointUpdate) -> EndpointOut:
-    """Replace an endpoint's settings (secret and headers have their own routes)."""
-    endpoint = await endpoint_or_404(request)
-    return await _save(request, endpoint["id"], body.model_dump())
+async def upsert_endpoint(request: web.Request, body: EndpointUpdate) -> web.Response:
+    """Create or replace an endpoint (secret and headers have their own routes)."""
+    app = await app_or_404(request)
+    ref = request.match_info["endpoint_id"]
+    endpoint = await store.get(pool_of(request), app["id"], ref)
+    values = body.model_dump()
+    if endpoint is not None:
+        return json_response(await _save(request, endpoint["id"], values))
+    # Like Svix: the path names the new endpoint's uid unless it is an endpoint id.
+    values["uid"] = values.get("uid") or (None if has_prefix(ref, "ep") else ref)
+    await _refuse_internal_targets(request, body.url)
+    try:
+        row = await store.insert(pool_of(request), app["id"], values, signing.new_secret())
+    except asyncpg.UniqueViolationError as exc:
+        raise _uid_conflict(exc) from exc
+    return json_response(endpoint_out(row), 201)
 
 
 @routes.patch(ONE, body=EndpointPatch, response=EndpointOut, tag=TAG)
@@ -180,17 +192,13 @@ async def get_endpoint_secret(request: web.Request) -> EndpointSecretOut:
     tag=TAG,
     headers=["idempotency-key"],
 )
-async def rotate_endpoint_secret(
-    request: web.Request, body: EndpointSecretRotateIn
-) -> EndpointSecretOut:
+async def rotate_endpoint_secret(request: web.Request, body: EndpointSecretRotateIn) -> EndpointSecretOut:
     """Start using a new secret; the old one keeps signing for the grace period (24 h).
 
     Answers with the new secret, as current Svix SDKs expect (older ones ignore the body).
     """
     endpoint = await endpoint_or_404(request)
-    grace = (
-        DEFAULT_GRACE_SECONDS if body.grace_period_seconds is None else body.grace_period_seconds
-    )
+    grace = DEFAULT_GRACE_SECONDS if body.grace_period_seconds is None else body.grace_period_seconds
     key = body.key or signing.new_secret()
     await store.rotate_secret(pool_of(request), endpoint, key, grace)
     return EndpointSecretOut(key=key)

@@ -22,7 +22,9 @@ from shared.web.routes import ApiRoutes
 routes = ApiRoutes()
 TAG = "Event Type"
 ONE = "/api/v1/event-type/{event_type_name}"
-COLUMNS = "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at"
+COLUMNS = (
+    "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at"
+)
 _WRITABLE = ("description", "archived", "deprecated", "schemas", "group_name", "feature_flags")
 
 
@@ -58,12 +60,8 @@ async def _update(pool: asyncpg.Pool, name: str, changes: dict) -> asyncpg.Recor
     )
 
 
-@routes.get(
-    "/api/v1/event-type", query=EventTypeListQuery, response=ListResponse[EventTypeOut], tag=TAG
-)
-async def list_event_types(
-    request: web.Request, query: EventTypeListQuery
-) -> ListResponse[EventTypeOut]:
+@routes.get("/api/v1/event-type", query=EventTypeListQuery, response=ListResponse[EventTypeOut], tag=TAG)
+async def list_event_types(request: web.Request, query: EventTypeListQuery) -> ListResponse[EventTypeOut]:
     """List event types; archived ones only with ``include_archived=true``."""
     where = Where()
     if not query.include_archived:

@@ -40,9 +40,7 @@ async def idempotency_middleware(request: web.Request, handler):  # type: ignore
                 return _replay(row["status_code"], bytes(row["body"] or b""))
             await asyncio.sleep(0.05)
         else:
-            return error_response(
-                Conflict("A request with this idempotency key is still in progress")
-            )
+            return error_response(Conflict("A request with this idempotency key is still in progress"))
     try:
         response = await handler(request)
     except BaseException:

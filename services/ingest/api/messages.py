@@ -60,9 +60,7 @@ def add_time_filters(
     headers=["idempotency-key"],
     own_idempotency=True,
 )
-async def create_message(
-    request: web.Request, body: MessageIn, query: CreateMessageQuery
-) -> web.Response:
+async def create_message(request: web.Request, body: MessageIn, query: CreateMessageQuery) -> web.Response:
     """Send a message to every endpoint of the application subscribed to its type."""
     key = request.headers.get("idempotency-key")
     accepted = await request.app[MESSAGES].create(
@@ -75,9 +73,7 @@ async def create_message(
     return web.Response(body=accepted.body, status=accepted.status, content_type="application/json")
 
 
-@routes.get(
-    "/api/v1/app/{app_id}/msg", query=MessageListQuery, response=ListResponse[MessageOut], tag=TAG
-)
+@routes.get("/api/v1/app/{app_id}/msg", query=MessageListQuery, response=ListResponse[MessageOut], tag=TAG)
 async def list_messages(request: web.Request, query: MessageListQuery) -> ListResponse[MessageOut]:
     """List an application's messages, newest first."""
     app = await app_or_404(request)
@@ -106,9 +102,7 @@ async def list_messages(request: web.Request, query: MessageListQuery) -> ListRe
     )
 
 
-@routes.get(
-    "/api/v1/app/{app_id}/msg/{msg_id}", query=GetMessageQuery, response=MessageOut, tag=TAG
-)
+@routes.get("/api/v1/app/{app_id}/msg/{msg_id}", query=GetMessageQuery, response=MessageOut, tag=TAG)
 async def get_message(request: web.Request, query: GetMessageQuery) -> MessageOut:
     """Get a message by id or by its eventId."""
     app = await app_or_404(request)

@@ -14,9 +14,7 @@ T = TypeVar("T")
 # The id-like strings Svix accepts (uid, eventType, channel, eventId).
 SLUG_PATTERN = r"^[a-zA-Z0-9\-_.]+$"
 Uid = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=SLUG_PATTERN)]
-EventTypeName = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=SLUG_PATTERN)
-]
+EventTypeName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=SLUG_PATTERN)]
 Channel = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=SLUG_PATTERN)]
 # Svix: maximum messages per second, a uint16 of at least 1.
 ThrottleRate = Annotated[int, Field(ge=1, le=65535)]

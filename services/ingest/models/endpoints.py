@@ -56,9 +56,7 @@ ChannelList = Annotated[list[Channel], Field(min_length=1, max_length=10)]
 Description = Annotated[str, StringConstraints(max_length=4096)]
 
 # Older SDKs send the deprecated ``filterTypes``; Svix's server still accepts it.
-_EVENT_TYPES = Field(
-    None, validation_alias=AliasChoices("eventTypes", "filterTypes", "event_types")
-)
+_EVENT_TYPES = Field(None, validation_alias=AliasChoices("eventTypes", "filterTypes", "event_types"))
 
 
 class EndpointIn(InModel):

@@ -13,8 +13,7 @@ COLUMNS = "id, uid, name, throttle_rate, metadata, created_at, updated_at"
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, ref: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM application WHERE id = $1 OR uid = $1"
-        " ORDER BY id = $1 DESC LIMIT 1",
+        f"SELECT {COLUMNS} FROM application WHERE id = $1 OR uid = $1 ORDER BY id = $1 DESC LIMIT 1",
         ref,
     )
 

@@ -83,9 +83,7 @@ async def rotate_secret(conn: Conn, endpoint: asyncpg.Record, new_secret: str, g
     now = datetime.now(UTC)
     old = live_old_secrets(endpoint["old_secrets"], now)
     if grace > 0:
-        old.append(
-            {"key": endpoint["secret"], "expiresAt": (now + timedelta(seconds=grace)).isoformat()}
-        )
+        old.append({"key": endpoint["secret"], "expiresAt": (now + timedelta(seconds=grace)).isoformat()})
     await conn.execute(
         "UPDATE endpoint SET secret = $2, old_secrets = $3, updated_at = now() WHERE id = $1",
         endpoint["id"],
