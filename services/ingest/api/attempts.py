@@ -207,13 +207,13 @@ async def list_attempted_messages(
         where.add("{} = ANY(m.tags)", query.tag)
     if query.event_types:
         where.add("m.event_type = ANY({})", query.event_types)
-    add_time_filters(where, "d.msg_id", "msg", query.before, query.after)
+    add_time_filters(where, "m.id", "msg", query.before, query.after)
     page = await fetch_page(
         pool_of(request),
         select="SELECT m.id, m.event_id, m.event_type, m.payload, m.channels, m.tags, m.created_at,"
         " d.status, d.next_attempt FROM message_destination d JOIN message m ON m.id = d.msg_id",
         where=where,
-        key="d.msg_id",
+        key="m.id",
         limit=query.limit,
         iterator=query.iterator,
         descending=True,
