@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -42,7 +42,7 @@ class ListResponse(ApiModel, Generic[T]):
     done: bool
 
 
-class Ordering(str, Enum):
+class Ordering(StrEnum):
     ascending = "ascending"
     descending = "descending"
 
