@@ -33,11 +33,7 @@ def test_retry_tiers_are_named_by_delay_and_deduplicated():
 
 
 def test_durations_parse():
-    assert (
-        parse_duration("1s") == 1
-        and parse_duration("2h") == 7200
-        and parse_duration("500ms") == 0.5
-    )
+    assert parse_duration("1s") == 1 and parse_duration("2h") == 7200 and parse_duration("500ms") == 0.5
     with pytest.raises(ValueError):
         parse_duration("soon")
 

@@ -39,9 +39,7 @@ def test_public_addresses_pass_and_allow_list_opens_a_range():
     assert refusal_reason(ipaddress.ip_address("10.0.0.1"), allowed) is not None
 
 
-@pytest.mark.parametrize(
-    "url", ["ftp://example.com/", "file:///etc/passwd", "example.com", "http://"]
-)
+@pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "example.com", "http://"])
 def test_non_http_urls_are_refused(url):
     with pytest.raises(TargetRefused):
         check_url_syntax(url)
