@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.ingest.amqp_ingest import IngestConsumer
 from services.ingest.api import api_routes
 from services.ingest.api.idempotency import idempotency_middleware
+from services.ingest.group_commit import GroupCommitter
 from services.ingest.keys import MESSAGES, POOL, PUBLISHER, SETTINGS
 from services.ingest.metrics import MESSAGES_INGESTED, OUTBOX_PENDING, REQUEST_DURATION
 from services.ingest.outbox import OutboxRelay, PublishedMarker
@@ -87,7 +88,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = pool
         publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
         marker = PublishedMarker(pool)
-        service = MessageService(pool, publisher, marker, max_payload_bytes=settings.max_payload_bytes)
+        committer = GroupCommitter(pool)
+        service = MessageService(committer, publisher, marker, max_payload_bytes=settings.max_payload_bytes)
         consumer = IngestConsumer(
             service,
             topology,
@@ -105,6 +107,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         )
         async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect):
             tasks = [
+                _background(app, "group-commit", committer.run),
                 _background(app, "published-marker", marker.run),
                 _background(app, "outbox-relay", relay.run),
                 _background(app, "idempotency-expiry", lambda: _expire_idempotency_keys(app)),

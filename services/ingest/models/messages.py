@@ -20,7 +20,9 @@ from services.ingest.models.common import (
 )
 
 ChannelList = Annotated[list[Channel], Field(min_length=1, max_length=5)]
-TagList = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=5)]
+# Svix's tag pattern (no commas: group commit relies on that).
+Tag = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9\-_./\\#]+$")]
+TagList = Annotated[list[Tag], Field(min_length=1, max_length=5)]
 
 
 class MessageIn(InModel):

@@ -12,19 +12,6 @@ import asyncpg
 Conn = asyncpg.Connection | asyncpg.Pool
 
 
-async def claim_with_response(conn: Conn, scope: str, key: str, status: int, body: bytes) -> bool:
-    """Store the answer in the caller's transaction; False if the key was used before."""
-    row = await conn.fetchrow(
-        "INSERT INTO idempotency_key (scope, key, state, status_code, body)"
-        " VALUES ($1, $2, 'done', $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-        scope,
-        key,
-        status,
-        body,
-    )
-    return row is not None
-
-
 async def claim(conn: Conn, scope: str, key: str) -> bool:
     row = await conn.fetchrow(
         "INSERT INTO idempotency_key (scope, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
