@@ -232,7 +232,8 @@ class GroupCommitter:
                     column.append(value)
         if columns[0]:
             await conn.execute(
-                "INSERT INTO message_destination (msg_id, endpoint_id, app_id, created_at, updated_at, next_attempt)"
+                "INSERT INTO message_destination"
+                " (msg_id, endpoint_id, app_id, created_at, updated_at, next_attempt)"
                 " SELECT m, e, a, t, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
                 " AS d(m, e, a, t)",
                 *columns,
