@@ -1,0 +1,40 @@
+"""Liveness, readiness and the Prometheus scrape: public, no tenant data."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.verifier.keys import POOL, PUBLISHER
+from shared.web.responses import json_response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to accept webhooks: the database answers and the broker channel is open."""
+    checks = {"database": False, "broker": request.app[PUBLISHER].ready}
+    try:
+        checks["database"] = await request.app[POOL].fetchval("SELECT true")
+    except Exception:  # any failure just means not ready
+        pass
+    return json_response(
+        {"status": "ok" if all(checks.values()) else "unavailable", "checks": checks},
+        200 if all(checks.values()) else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

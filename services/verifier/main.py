@@ -1,0 +1,107 @@
+"""The verifier's composition root: settings, pool, broker link, routes, background expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from services.verifier import health, replay
+from services.verifier.api import routes as api_routes
+from services.verifier.keys import POOL, PUBLISHER, RECEIVER, SETTINGS, VERIFIER_SETTINGS
+from services.verifier.publisher import InboundPublisher
+from services.verifier.receive import Receiver
+from services.verifier.settings import VerifierSettings
+from shared.amqp import BrokerLink
+from shared.db import create_pool
+from shared.logging import configure_logging
+from shared.settings import Settings, get_settings
+from shared.topology import Topology
+from shared.web.auth import bearer_auth_middleware
+from shared.web.errors import error_middleware
+
+log = structlog.get_logger()
+INBOUND_PATH = "/in/{source_id}"
+
+
+async def _expire_replay_rows(app: web.Application) -> None:
+    while True:
+        try:
+            removed = await replay.expire(app[POOL])
+            if removed:
+                log.info("expired replay rows removed", count=removed)
+        except Exception:  # the database may be away for a while; try again later
+            log.exception("replay expiry failed")
+        await asyncio.sleep(app[VERIFIER_SETTINGS].replay_cleanup_seconds)
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """Everything the verifier holds, opened in order and closed in reverse."""
+    settings, verifier = app[SETTINGS], app[VERIFIER_SETTINGS]
+    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    async with create_pool(
+        settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    ) as pool:
+        app[POOL] = pool
+        publisher = InboundPublisher(topology, settings.publish_confirm_timeout)
+        app[PUBLISHER] = publisher
+        receiver = Receiver(pool, publisher, verifier.proxy_networks(), verifier.replay_retention)
+        app[RECEIVER] = receiver
+
+        async def on_connect(connection: AbstractRobustConnection) -> None:
+            await publisher.on_connect(connection)
+
+        async with BrokerLink(str(settings.amqp_url), "hookline-verifier", on_connect):
+            expiry = asyncio.create_task(_expire_replay_rows(app), name="replay-expiry")
+            try:
+                yield
+            finally:
+                expiry.cancel()
+                with suppress(asyncio.CancelledError):
+                    await expiry
+
+
+async def inbound(request: web.Request) -> web.Response:
+    return await request.app[RECEIVER].handle(request)
+
+
+def _is_public(request: web.Request) -> bool:
+    # /in/* is authenticated by the sender's signature, not by the API token.
+    route = request.match_info.route
+    return request.path in health.PUBLIC_PATHS or route.name == "inbound" or api_routes.is_public(request)
+
+
+def create_app(settings: Settings, verifier: VerifierSettings | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, bearer_auth_middleware(settings.api_token, _is_public)]
+    )
+    app[SETTINGS] = settings
+    app[VERIFIER_SETTINGS] = verifier or VerifierSettings()
+    api_routes.install(app)
+    health.add_routes(app)
+    app.router.add_post(INBOUND_PATH, inbound, name="inbound")
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    verifier = VerifierSettings()
+    configure_logging(settings, "verifier")
+    with suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    log.info("verifier starting", port=settings.verifier_port, amqp_prefix=settings.amqp_prefix)
+    web.run_app(
+        create_app(settings, verifier),
+        host=verifier.host,
+        port=settings.verifier_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+    )

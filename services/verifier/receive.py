@@ -1,0 +1,159 @@
+"""``POST /in/{source_id}``: check, verify, dedupe and hand on one inbound webhook.
+
+The checks run in this order, each with its own status and ``code``: unknown source
+404 ``unknown_source``; client address 403 ``ip_not_allowed``; size 413
+``payload_too_large``; signature 400 ``missing_header`` / ``malformed_header``, 401
+``bad_signature``; timestamp 400 ``timestamp_too_old`` / ``timestamp_too_new``. A
+verified event is answered 200 only once the broker confirmed it; a replay is answered
+200 without a second publish; the broker or the database away is 503 with Retry-After.
+
+Replay and publish are ordered so that nothing is recorded as seen unless it was
+confirmed: the replay row is inserted in a transaction that stays open across the
+publish and commits only after the confirm. A failed publish rolls it back, so the
+sender's retry is published rather than taken for a replay, and a concurrent duplicate
+waits on the row lock and then sees the committed row. A commit that fails after a
+confirm answers 503 and the retry is published again: at least once, never zero times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from services.verifier import replay
+from services.verifier.envelope import InboundEvent, build_event
+from services.verifier.metrics import DURATION, INBOUND, REJECTED, UNKNOWN_SOURCE
+from services.verifier.network import Network, address_allowed, client_address
+from services.verifier.publisher import BrokerUnavailable, InboundPublisher, Published
+from services.verifier.sources import Source, get_source
+from shared import schemes
+from shared.receiver import BodyTooLarge, read_body
+from shared.signing import BadSignature, VerificationError
+from shared.web.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    error_response,
+)
+from shared.web.responses import json_response
+
+log = structlog.get_logger()
+
+RETRY_AFTER_SECONDS = 5
+DUPLICATE = "duplicate"
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+@dataclass(frozen=True)
+class Receiver:
+    pool: asyncpg.Pool
+    publisher: InboundPublisher
+    trusted_proxies: tuple[Network, ...]
+    retention_seconds: float
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        source_id = request.match_info["source_id"]
+        scheme = UNKNOWN_SOURCE
+        bound = log.bind(source_id=source_id)
+        try:
+            source = await self._source(source_id)
+            scheme = str(source.scheme)
+            result = await self._receive(request, source, bound)
+            response = json_response({"status": result})
+        except ApiError as exc:
+            result = "unavailable" if exc.status >= 500 else "rejected"
+            response = self._refusal(exc, bound.bind(scheme=scheme))
+        INBOUND.labels(scheme, result).inc()
+        DURATION.labels(result).observe(time.perf_counter() - started)
+        return response
+
+    @staticmethod
+    def _refusal(exc: ApiError, bound: structlog.typing.FilteringBoundLogger) -> web.Response:
+        response = error_response(exc)
+        if exc.status >= 500:
+            bound.warning("inbound webhook not accepted", code=exc.code, detail=exc.detail)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        REJECTED.labels(exc.code).inc()
+        bound.info("inbound webhook refused", code=exc.code, status=exc.status)
+        if exc.status == 413:
+            # Don't let aiohttp drain the rest of an oversized body before closing.
+            response.force_close()
+        return response
+
+    async def _source(self, source_id: str) -> Source:
+        try:
+            source = await get_source(self.pool, source_id)
+        except _DB_ERRORS as exc:
+            raise ServiceUnavailable("database unavailable", code="database_unavailable") from exc
+        if source is None:
+            raise NotFound("No source with this id", code="unknown_source")
+        return source
+
+    async def _receive(
+        self, request: web.Request, source: Source, bound: structlog.typing.FilteringBoundLogger
+    ) -> str:
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        address = client_address(request.remote, forwarded, self.trusted_proxies)
+        if not address_allowed(address, source.allowed_networks):
+            raise Forbidden(f"{address} may not post to this source", code="ip_not_allowed")
+        try:
+            body = await read_body(request, source.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+        try:
+            verified = schemes.verify(
+                source.scheme,
+                source.secrets,
+                request.headers,
+                body,
+                tolerance=source.tolerance_seconds,
+                header_name=source.header_name,
+            )
+        except BadSignature as exc:
+            raise Unauthorized(str(exc), code=exc.code) from exc
+        except VerificationError as exc:
+            raise BadRequest(str(exc), code=exc.code) from exc
+        event = build_event(source.id, source.scheme, verified, request.headers, body)
+        result = await self._hand_on(event, source)
+        bound.info(
+            "inbound webhook accepted",
+            result=result,
+            scheme=str(source.scheme),
+            msg_id=event.message_id,
+            routing_key=event.routing_key,
+        )
+        return result
+
+    async def _hand_on(self, event: InboundEvent, source: Source) -> str:
+        if not self.publisher.ready:
+            raise ServiceUnavailable("the broker is unavailable", code="broker_unavailable")
+        if event.message_id is None:  # the sender gave no id: nothing to dedupe on
+            return await self._publish(event)
+        keep = replay.keep_seconds(source.tolerance_seconds, self.retention_seconds)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await replay.claim(conn, source.id, event.message_id, keep):
+                    return DUPLICATE
+                return await self._publish(event)  # raising rolls the claim back
+        except _DB_ERRORS as exc:
+            raise ServiceUnavailable("database unavailable", code="database_unavailable") from exc
+
+    async def _publish(self, event: InboundEvent) -> str:
+        try:
+            outcome = await self.publisher.publish(event.to_amqp(), event.routing_key)
+        except BrokerUnavailable as exc:
+            log.warning("inbound publish failed", error=str(exc), source_id=event.source_id)
+            raise ServiceUnavailable("the broker did not confirm", code="broker_unavailable") from exc
+        if outcome is Published.UNROUTED:
+            log.warning("no queue is bound for this routing key", routing_key=event.routing_key)
+        return str(outcome)

@@ -1,0 +1,59 @@
+"""A replay is answered 200 and published once, across concurrent requests too."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.signing import new_secret
+from tests.verifier import senders
+
+BODY = b'{"type":"order.created","id":7}'
+
+
+async def seen_rows(db_pool, source_id: str) -> int:
+    return await db_pool.fetchval("SELECT count(*) FROM inbound_seen WHERE source_id = $1", source_id)
+
+
+async def test_replay_is_answered_200_and_published_once(
+    verifier, inbound, db_pool, expect_nothing_published
+):
+    secret = new_secret()
+    source = await verifier.create_source(scheme="standard-webhooks", secrets=[secret])
+    headers = senders.standard(secret, BODY, msg_id="msg_once")
+
+    first = await verifier.post(source["id"], BODY, headers)
+    replay = await verifier.post(source["id"], BODY, headers)
+    # A sender's retry: same id, fresh timestamp and signature
+    retry = await verifier.post(source["id"], BODY, senders.standard(secret, BODY, msg_id="msg_once"))
+
+    assert first == (200, {"status": "published"})
+    assert replay == retry == (200, {"status": "duplicate"})
+    assert (await inbound.next()).headers["x-hookline-message-id"] == "msg_once"
+    await expect_nothing_published()
+    assert await seen_rows(db_pool, source["id"]) == 1
+
+
+async def test_concurrent_duplicates_are_published_once(verifier, inbound, expect_nothing_published):
+    secret = new_secret()
+    source = await verifier.create_source(scheme="standard-webhooks", secrets=[secret])
+    headers = senders.standard(secret, BODY, msg_id="msg_race")
+
+    answers = await asyncio.gather(*(verifier.post(source["id"], BODY, headers) for _ in range(8)))
+
+    assert sorted(a["status"] for _, a in answers) == ["duplicate"] * 7 + ["published"]
+    await inbound.next()
+    await expect_nothing_published()
+
+
+async def test_the_same_id_from_two_sources_is_two_events(verifier, inbound):
+    secret = new_secret()
+    first = await verifier.create_source(scheme="standard-webhooks", secrets=[secret])
+    second = await verifier.create_source(scheme="standard-webhooks", secrets=[secret])
+    headers = senders.standard(secret, BODY, msg_id="msg_shared")
+
+    assert (await verifier.post(first["id"], BODY, headers))[0] == 200
+    assert (await verifier.post(second["id"], BODY, headers))[1] == {"status": "published"}
+    assert {(await inbound.next()).routing_key for _ in range(2)} == {
+        f"{first['id']}.order.created",
+        f"{second['id']}.order.created",
+    }
