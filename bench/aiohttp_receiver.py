@@ -1,0 +1,35 @@
+"""Fallback receiver when nginx can't be installed: 204 on one port, 50 % 500 on another."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+from aiohttp import web
+
+
+async def ok(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(status=204)
+
+
+async def flaky(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(status=500 if random.random() < 0.5 else 204)
+
+
+async def main(ok_port: int, flaky_port: int) -> None:
+    for handler, port in ((ok, ok_port), (flaky, flaky_port)):
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(main(int(sys.argv[1]), int(sys.argv[2])))
+    loop.run_forever()

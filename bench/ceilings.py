@@ -1,0 +1,115 @@
+"""What Python on this machine can do at most, measured in the same run as Hookline:
+raw aiohttp POSTs, raw publish-with-confirms, raw consume-with-ack, and the minimal
+dispatcher loop (consume → HMAC-sign → POST → ack) in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import aio_pika
+import aiohttp
+
+from shared import signing
+
+PAYLOAD = b'{"type":"bench.event","data":"' + b"x" * 990 + b'"}'  # 1 KiB
+
+
+async def http_post_rate(url: str, *, total: int, concurrency: int = 64) -> float:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        remaining = total
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                async with session.post(url, data=PAYLOAD, headers={"content-type": "application/json"}) as r:
+                    await r.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return total / (time.perf_counter() - started)
+
+
+async def _publish(channel: aio_pika.abc.AbstractChannel, queue: str, total: int, window: int = 512) -> float:
+    exchange = channel.default_exchange
+    pending: set[asyncio.Future] = set()
+    started = time.perf_counter()
+    for _ in range(total):
+        message = aio_pika.Message(PAYLOAD, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        pending.add(asyncio.ensure_future(exchange.publish(message, queue)))
+        if len(pending) >= window:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*pending)
+    return total / (time.perf_counter() - started)
+
+
+async def amqp_rates(amqp_url: str, *, total: int) -> tuple[float, float]:
+    """(publish-with-confirms per second, consume-with-ack per second) on a quorum queue."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        name = f"hookline-bench-ceiling-{uuid.uuid4().hex[:8]}"
+        queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        try:
+            publish_rate = await _publish(channel, name, total)
+            consume_channel = await connection.channel()
+            await consume_channel.set_qos(prefetch_count=256)
+            consume_queue = await consume_channel.get_queue(name)
+            done = asyncio.Event()
+            count = 0
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                nonlocal count
+                await message.ack()
+                count += 1
+                if count >= total:
+                    done.set()
+
+            started = time.perf_counter()
+            tag = await consume_queue.consume(on_message)
+            await done.wait()
+            consume_rate = total / (time.perf_counter() - started)
+            await consume_queue.cancel(tag)
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+    return publish_rate, consume_rate
+
+
+async def minimal_loop_rate(amqp_url: str, receiver_url: str, *, total: int, prefetch: int = 256) -> float:
+    """consume → sign → POST → ack, the least a dispatcher must do, in one process."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    key = signing.decode_secret(signing.new_secret())
+    async with connection, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=prefetch)) as http:
+        channel = await connection.channel(publisher_confirms=True)
+        name = f"hookline-bench-loop-{uuid.uuid4().hex[:8]}"
+        queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        try:
+            await _publish(channel, name, total)
+            consume_channel = await connection.channel()
+            await consume_channel.set_qos(prefetch_count=prefetch)
+            consume_queue = await consume_channel.get_queue(name)
+            done = asyncio.Event()
+            count = 0
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                nonlocal count
+                headers = signing.delivery_headers([key], "msg_bench", message.body)
+                headers["content-type"] = "application/json"
+                async with http.post(receiver_url, data=message.body, headers=headers) as r:
+                    await r.read()
+                await message.ack()
+                count += 1
+                if count >= total:
+                    done.set()
+
+            started = time.perf_counter()
+            tag = await consume_queue.consume(on_message)
+            await done.wait()
+            rate = total / (time.perf_counter() - started)
+            await consume_queue.cancel(tag)
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+    return rate

@@ -1,0 +1,43 @@
+"""The benchmark's markdown table: each figure beside the ceiling it is compared with."""
+
+from __future__ import annotations
+
+# figure -> (label, unit, the ceiling it is compared with)
+ROWS = [
+    ("ceiling_http_post", "raw aiohttp POST to the receiver", "/s", None),
+    ("ceiling_amqp_publish", "raw aio-pika publish with confirms (quorum queue)", "/s", None),
+    ("ceiling_amqp_consume", "raw aio-pika consume with ack", "/s", None),
+    ("ceiling_loop", "minimal loop: consume → sign → POST → ack", "/s", None),
+    ("ingest_http", "HTTP ingest (commit + confirm before 202)", "msg/s", "ceiling_amqp_publish"),
+    ("ingest_amqp", "AMQP ingest (commit before ack)", "msg/s", "ceiling_amqp_consume"),
+    ("delivery_1proc", "deliveries, 1 dispatcher process", "/s", "ceiling_loop"),
+    ("delivery_2proc", "deliveries, 2 dispatcher processes", "/s", "ceiling_loop"),
+    ("retry_path", "deliveries with half the requests failing", "/s", "ceiling_loop"),
+]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def render(results: dict, notes: list[str]) -> str:
+    lines = ["| figure | value | ratio to ceiling |", "|---|---:|---:|"]
+    for key, label, unit, ceiling in ROWS:
+        if key not in results:
+            continue
+        ratio = ""
+        if ceiling and results.get(ceiling):
+            ratio = f"{results[key] / results[ceiling]:.2f}× {ceiling}"
+        lines.append(f"| {label} (`{key}`) | {_fmt(results[key])} {unit} | {ratio} |")
+    latency = results.get("e2e_latency_ms")
+    if latency:
+        lines.append(
+            f"| end-to-end latency at half load (`e2e_latency_ms`) | p50 {latency['p50']:.1f} / "
+            f"p95 {latency['p95']:.1f} / p99 {latency['p99']:.1f} ms | |"
+        )
+    for service, mb in (results.get("rss_mb") or {}).items():
+        lines.append(f"| peak RSS {service} (`rss_mb.{service}`) | {mb:.0f} MB | |")
+    lines.append("")
+    lines += [f"- {note}" for note in notes]
+    lines.append(f"- machine: {results.get('machine')}; run took {results.get('duration_s', 0):.0f} s")
+    return "\n".join(lines)

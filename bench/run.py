@@ -1,0 +1,128 @@
+"""`make bench`: Hookline's throughput and latency beside this machine's own ceilings.
+
+Runs everything in one go (bounded to a few minutes on 2 cores): the receiver, the
+ceilings, then the services with a benchmark configuration. Prints a markdown table
+(each figure and its ratio to the matching ceiling) and writes bench/results/latest.json.
+Absolute numbers drift on shared machines; the ratios are what to steer by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench import ceilings
+from bench.load import http_ingest_rate, publish_ingest_events
+from bench.receiver import start_receiver
+from bench.report import render
+from bench.stack import BENCH_DB, BENCH_TOKEN, start_service
+from shared.migrate import apply_migrations
+from shared.settings import Settings
+from shared.topology import Topology
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+RESULTS = Path(__file__).parent / "results"
+
+
+async def api(session: aiohttp.ClientSession, method: str, path: str, body: dict | None = None) -> dict:
+    async with session.request(method, path, json=body) as r:
+        assert r.status < 300, await r.text()
+        return await r.json() if r.status != 204 else {}
+
+
+async def wait_rows(pool: asyncpg.Pool, sql: str, arg: object, expected: int, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if await pool.fetchval(sql, arg) >= expected:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"only {await pool.fetchval(sql, arg)} of {expected} after {timeout}s")
+
+
+async def purge(prefix: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        topo = Topology(prefix, tuple(Settings().retry_schedule))
+        for name in topo.queues():
+            try:
+                await channel.queue_delete(name)
+            except Exception:
+                channel = await connection.channel()
+        for name in topo.exchanges():
+            await channel.exchange_delete(name)
+
+
+async def measure_ingest(results: dict, notes: list[str], receiver_url: str, logdir: Path) -> None:
+    prefix = f"hlbench_{uuid.uuid4().hex[:6]}"
+    ingest = start_service("ingest", prefix, logdir, "/api/v1/health")
+    try:
+        base = f"http://127.0.0.1:{ingest.port}"
+        headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+        async with (
+            aiohttp.ClientSession(base, headers=headers) as session,
+            asyncpg.create_pool(BENCH_DB) as pool,
+        ):
+            app = await api(
+                session, "POST", "/api/v1/app", {"name": "bench-ingest", "uid": f"bench-{prefix}"}
+            )
+            await api(session, "POST", f"/api/v1/app/{app['id']}/endpoint", {"url": receiver_url})
+            rate, how = http_ingest_rate(base, app["id"], BENCH_TOKEN, seconds=10)
+            results["ingest_http"] = rate
+            notes.append(f"HTTP ingest load: {how}; 1 KiB payloads, 1 endpoint, commit + confirm per message")
+
+            total = 20_000
+            publish = asyncio.create_task(
+                publish_ingest_events(AMQP_URL, Topology(prefix).ingest_exchange, app["uid"], total)
+            )
+            started = time.perf_counter()
+            before = await pool.fetchval("SELECT count(*) FROM message WHERE app_id = $1", app["id"])
+            await wait_rows(
+                pool, "SELECT count(*) FROM message WHERE app_id = $1", app["id"], before + total, 120
+            )
+            results["ingest_amqp"] = total / (time.perf_counter() - started)
+            await publish
+        results.setdefault("rss_mb", {})["ingest"] = ingest.rss_mb()
+    finally:
+        ingest.stop()
+        await purge(prefix)
+
+
+async def main() -> None:
+    started = time.perf_counter()
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    notes: list[str] = []
+    logdir = Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
+    await apply_migrations(BENCH_DB)
+    receiver = start_receiver()
+    notes.append(f"receiver: {receiver.kind}")
+    try:
+        results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=30_000)
+        publish, consume = await ceilings.amqp_rates(AMQP_URL, total=20_000)
+        results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
+        results["ceiling_loop"] = await ceilings.minimal_loop_rate(AMQP_URL, receiver.ok_url, total=15_000)
+        await measure_ingest(results, notes, receiver.ok_url, logdir)
+    finally:
+        receiver.stop()
+    results["duration_s"] = time.perf_counter() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results, notes))
+    print(f"\nlogs: {logdir}\nresults: {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(main())
