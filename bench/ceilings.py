@@ -41,7 +41,7 @@ async def _publish(channel: aio_pika.abc.AbstractChannel, queue: str, total: int
         message = aio_pika.Message(PAYLOAD, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         pending.add(asyncio.ensure_future(exchange.publish(message, queue)))
         if len(pending) >= window:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
     await asyncio.gather(*pending)
     return total / (time.perf_counter() - started)
 

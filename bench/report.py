@@ -27,7 +27,7 @@ def render(results: dict, notes: list[str]) -> str:
             continue
         ratio = ""
         if ceiling and results.get(ceiling):
-            ratio = f"{results[key] / results[ceiling]:.2f}× {ceiling}"
+            ratio = f"{results[key] / results[ceiling]:.2f}x {ceiling}"
         lines.append(f"| {label} (`{key}`) | {_fmt(results[key])} {unit} | {ratio} |")
     latency = results.get("e2e_latency_ms")
     if latency:

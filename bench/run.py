@@ -38,13 +38,13 @@ async def api(session: aiohttp.ClientSession, method: str, path: str, body: dict
         return await r.json() if r.status != 204 else {}
 
 
-async def wait_rows(pool: asyncpg.Pool, sql: str, arg: object, expected: int, timeout: float) -> float:
+async def wait_rows(pool: asyncpg.Pool, sql: str, arg: object, expected: int, limit_s: float) -> float:
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
+    while time.perf_counter() - started < limit_s:
         if await pool.fetchval(sql, arg) >= expected:
             return time.perf_counter() - started
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"only {await pool.fetchval(sql, arg)} of {expected} after {timeout}s")
+    raise TimeoutError(f"only {await pool.fetchval(sql, arg)} of {expected} after {limit_s}s")
 
 
 async def purge(prefix: str) -> None:
