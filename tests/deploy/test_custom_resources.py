@@ -1,0 +1,84 @@
+"""The operator resources carry what their operators require, and agree with Hookline's
+own configuration: queue names, Secret names, hosts and replica counts."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from shared.topology import Topology
+from tests.deploy.manifests import SERVICES, Manifests
+from tests.deploy.operator_schemas import REQUIRED, problems
+
+CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "autoscaling/v2")
+
+
+def custom_resources(manifests: Manifests) -> list[dict]:
+    return [d for d in manifests.docs if d["apiVersion"] not in CORE_GROUPS]
+
+
+def test_every_custom_resource_carries_what_its_operator_requires(overlay: Manifests):
+    kinds = set()
+    for doc in custom_resources(overlay):
+        kinds.add((doc["apiVersion"], doc["kind"]))
+        assert not problems(doc), (
+            f"{overlay.overlay}: {doc['kind']}/{doc['metadata']['name']}: {problems(doc)}"
+        )
+    expected = set(REQUIRED) - (
+        {("external-secrets.io/v1", "ExternalSecret")} if overlay.overlay == "dev" else set()
+    )
+    assert kinds == expected
+
+
+def test_the_checks_catch_a_missing_field():
+    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "spec": {"triggers": [{"type": "x"}]}}
+    assert "scaleTargetRef.name = None" in " ".join(problems(scaled))
+    assert any("metadata.queueName" in p for p in problems(scaled))
+
+
+@pytest.mark.parametrize(("overlay_name", "replicas"), [("dev", 1), ("prod", 3)])
+def test_broker_and_database_sizes(rendered, overlay_name, replicas):
+    manifests = rendered[overlay_name]
+    assert manifests.one("RabbitmqCluster", "hookline-rabbitmq")["spec"]["replicas"] == replicas
+    assert manifests.one("Cluster", "hookline-db")["spec"]["instances"] == replicas
+
+
+def test_keda_scales_the_dispatcher_on_the_dispatch_queue(overlay: Manifests):
+    scaled = overlay.one("ScaledObject", "hookline-dispatcher")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == overlay.deployment("dispatcher")["metadata"]["name"]
+    (trigger,) = scaled["spec"]["triggers"]
+    meta = trigger["metadata"]
+    assert trigger["type"] == "rabbitmq"
+    assert meta["queueName"] == Topology(overlay.config()["HOOKLINE_AMQP_PREFIX"]).dispatch_queue
+    # KEDA's operator connects from its own namespace: the host must name this one.
+    rabbit = overlay.one("RabbitmqCluster", "hookline-rabbitmq")["metadata"]["name"]
+    host = urlsplit(meta["host"])
+    assert (host.scheme, host.hostname, host.port) == ("amqp", f"{rabbit}.{overlay.namespace()}.svc", 5672)
+    auth = overlay.one("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+    assert refs == {
+        "username": (f"{rabbit}-default-user", "username"),
+        "password": (f"{rabbit}-default-user", "password"),
+    }
+
+
+def test_services_connect_with_the_operators_credentials(overlay: Manifests):
+    rabbit = overlay.one("RabbitmqCluster", "hookline-rabbitmq")["metadata"]["name"]
+    database = overlay.one("Cluster", "hookline-db")["metadata"]["name"]
+    for service in SERVICES:
+        env = {e["name"]: e for e in overlay.container(service)["env"]}
+        for var, key in (("AMQP_USERNAME", "username"), ("AMQP_PASSWORD", "password")):
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": f"{rabbit}-default-user", "key": key}
+        # Kubernetes expands $(VAR) only from variables defined earlier in the list.
+        names = list(env)
+        assert names.index("HOOKLINE_AMQP_URL") > max(
+            names.index("AMQP_USERNAME"), names.index("AMQP_PASSWORD")
+        )
+        url = urlsplit(env["HOOKLINE_AMQP_URL"]["value"])
+        assert (url.username, url.password) == ("$(AMQP_USERNAME)", "$(AMQP_PASSWORD)")
+        assert (url.hostname, url.port) == (rabbit, 5672)
+        assert env["HOOKLINE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{database}-app",
+            "key": "uri",
+        }
