@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.verifier.settings import VerifierSettings
 from shared.settings import Settings
 from tests.deploy.conftest import REPO
 from tests.deploy.manifests import PORT_SETTING, SERVICES, Manifests, named_port
@@ -152,6 +153,8 @@ def test_the_configuration_is_valid_for_the_services(overlay: Manifests):
     # Then every service accepts it, in prod too
     settings = Settings(**env, **secrets)
     assert settings.env == {"dev": "dev", "prod": "prod"}[overlay.overlay]
+    verifier = {k.removeprefix("verifier_"): v for k, v in env.items() if k.startswith("verifier_")}
+    VerifierSettings(**verifier)
 
 
 def test_the_placeholder_token_never_reaches_production(rendered):
