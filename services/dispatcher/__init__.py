@@ -1,0 +1,1 @@
+"""The dispatcher: consumes delivery tasks, POSTs signed webhooks, retries and records attempts."""

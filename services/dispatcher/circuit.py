@@ -1,0 +1,68 @@
+"""Per-endpoint circuit breaker: after K consecutive failures an endpoint gets no POSTs
+for a cool-down; its tasks go straight to the next retry tier. Then one probe
+decides: success closes the circuit, failure opens it for another cool-down.
+
+Pure state with an injected clock; each dispatcher process keeps its own (a process
+learns an endpoint is down from its own K failures, which takes one timeout round).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class Admission(enum.Enum):
+    SEND = "send"
+    PROBE = "probe"  # the one request allowed after a cool-down
+    DEFER = "defer"  # no POST: the task waits in a retry tier
+
+
+@dataclass(slots=True)
+class _State:
+    failures: int = 0
+    open_until: float | None = None
+    probing: bool = False
+
+
+class CircuitBreaker:
+    def __init__(
+        self, *, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._threshold, self._cooldown, self._clock = threshold, cooldown, clock
+        self._states: dict[str, _State] = {}
+
+    def admit(self, endpoint_id: str) -> Admission:
+        state = self._states.get(endpoint_id)
+        if state is None or state.open_until is None:
+            return Admission.SEND
+        if state.probing or self._clock() < state.open_until:
+            return Admission.DEFER
+        state.probing = True
+        return Admission.PROBE
+
+    def record(self, endpoint_id: str, *, succeeded: bool, probe: bool = False) -> None:
+        if succeeded:
+            self._states.pop(endpoint_id, None)
+            return
+        state = self._states.setdefault(endpoint_id, _State())
+        state.failures += 1
+        if probe or (state.open_until is None and state.failures >= self._threshold):
+            state.open_until = self._clock() + self._cooldown
+            state.probing = False
+
+    def abandon_probe(self, endpoint_id: str) -> None:
+        """A probe admitted but never sent (e.g. deferred for backlog): allow another."""
+        state = self._states.get(endpoint_id)
+        if state is not None:
+            state.probing = False
+
+    def is_open(self, endpoint_id: str) -> bool:
+        state = self._states.get(endpoint_id)
+        return state is not None and state.open_until is not None
+
+    @property
+    def open_count(self) -> int:
+        return sum(1 for s in self._states.values() if s.open_until is not None)

@@ -1,0 +1,118 @@
+"""Consumes ``<prefix>.dispatch`` and settles each message in exactly one place.
+
+Every message becomes an asyncio task (the channel's prefetch bounds how many); the
+task acks after ``DeliveryHandler.handle`` returned — its consequences are durable —
+and requeues when it raised. A cancelled task settles nothing: its message returns
+to the queue when the channel closes (at-least-once; a duplicate is possible, a loss
+is not).
+
+Drain (SIGTERM): cancel the consumer tag so the broker sends no more, drop the tasks
+still waiting for their turn (nothing was sent for them), let the ones already
+POSTing finish up to a bound, cancel whatever is left, then the caller closes the
+channel, which returns every unsettled message to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+
+from services.dispatcher.delivery import DeliveryHandler, Progress
+from services.dispatcher.metrics import INFLIGHT, SKIPPED
+from services.dispatcher.publisher import TaskPublisher
+from shared.tasks import DeliveryTask, MalformedTask
+from shared.topology import Topology
+
+log = structlog.get_logger()
+
+# A failed settlement (broker or database trouble) is requeued after this pause, so a
+# persistent fault does not spin through the queue.
+_REQUEUE_PAUSE = 1.0
+
+
+class TaskConsumer:
+    def __init__(
+        self, topology: Topology, handler: DeliveryHandler, publisher: TaskPublisher, *, prefetch: int
+    ) -> None:
+        self._topology, self._handler, self._publisher = topology, handler, publisher
+        self._prefetch = prefetch
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._tasks: dict[asyncio.Task[None], Progress] = {}
+        self.draining = False
+
+    @property
+    def consuming(self) -> bool:
+        return self._tag is not None and self._queue is not None and not self._queue.channel.is_closed
+
+    async def on_connect(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await channel.get_queue(self._topology.dispatch_queue)
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self.draining:  # sent before the cancel arrived: it returns with the channel
+            return
+        progress = Progress()
+        task = asyncio.create_task(self._process(message, progress))
+        self._tasks[task] = progress
+        task.add_done_callback(self._tasks.pop)
+
+    async def _process(self, message: AbstractIncomingMessage, progress: Progress) -> None:
+        INFLIGHT.inc()
+        try:
+            await self._settle(message, progress)
+        finally:
+            INFLIGHT.dec()
+
+    async def _settle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
+        try:
+            task = DeliveryTask.from_amqp(message)
+        except MalformedTask as exc:
+            SKIPPED.labels("malformed").inc()
+            log.warning("not a delivery task; dead-lettered", error=str(exc))
+            await self._publisher.dead(aio_pika.Message(message.body, headers=message.headers), str(exc))
+            await message.ack()
+            return
+        with structlog.contextvars.bound_contextvars(
+            app_id=task.app_id, msg_id=task.msg_id, endpoint_id=task.endpoint_id, attempt=task.attempt
+        ):
+            try:
+                await self._handler.handle(task, progress)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery not settled; requeueing")
+                await asyncio.sleep(_REQUEUE_PAUSE)
+                with suppress(Exception):  # a closed channel requeues it anyway
+                    await message.nack(requeue=True)
+                return
+            try:
+                await message.ack()
+            except Exception as exc:  # channel gone: the broker redelivers it (a duplicate)
+                log.warning("ack failed; the task will be delivered again", error=repr(exc))
+
+    async def drain(self, bound: float) -> None:
+        self.draining = True
+        if self._queue is not None and self._tag is not None:
+            with suppress(Exception):
+                await self._queue.cancel(self._tag)
+        waiting = [t for t, p in self._tasks.items() if not p.posting]
+        for task in waiting:
+            task.cancel()
+        posting = [t for t in self._tasks if t not in waiting]
+        finished, unfinished = await asyncio.wait(posting, timeout=bound) if posting else (set(), set())
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*waiting, *unfinished, return_exceptions=True)
+        log.info(
+            "dispatcher drained",
+            returned_unsent=len(waiting),
+            finished=len(finished),
+            cancelled_in_flight=len(unfinished),
+        )

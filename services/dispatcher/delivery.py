@@ -1,0 +1,185 @@
+"""Handling one delivery task, from the cached endpoint to its durable consequences.
+
+``handle`` returns once everything the attempt led to is safe — the attempt row and
+destination status committed, a retry copy or dead letter confirmed by the broker —
+and raises otherwise; the consumer acks or requeues on that alone. The decision is
+``shared.backoff.decide``; this module only carries it out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+
+import structlog
+
+from services.dispatcher.attempt_log import (
+    FAIL,
+    SENDING,
+    SUCCESS,
+    AttemptLog,
+    AttemptRow,
+    DestinationUpdate,
+    Entry,
+    utc,
+)
+from services.dispatcher.circuit import Admission, CircuitBreaker
+from services.dispatcher.endpoints import Endpoint, EndpointCache
+from services.dispatcher.gates import EndpointGates, Ticket
+from services.dispatcher.metrics import (
+    ATTEMPT_DURATION,
+    CIRCUIT_OPEN,
+    DEFERRED,
+    DELIVERIES,
+    LAG,
+    RETRIES,
+    SKIPPED,
+)
+from services.dispatcher.publisher import TaskPublisher
+from services.dispatcher.sender import Sender, SendResult
+from services.dispatcher.throttle import Throttle
+from shared.backoff import DeadLetter, Delivered, RetryIn, decide, deferral, shortest_tier
+from shared.ids import new_id
+from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask
+from shared.topology import delay_label
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class Progress:
+    """Set by the handler when the POST starts: before that, a drain may drop the task
+    (it returns to the queue); after it, the drain lets the task finish."""
+
+    posting: bool = False
+
+
+class DeliveryHandler:
+    def __init__(
+        self,
+        *,
+        schedule: Sequence[float],
+        cache: EndpointCache,
+        gates: EndpointGates,
+        breaker: CircuitBreaker,
+        throttle: Throttle,
+        sender: Sender,
+        attempt_log: AttemptLog,
+        publisher: TaskPublisher,
+    ) -> None:
+        self._schedule = tuple(schedule)
+        self._cache, self._gates, self._breaker = cache, gates, breaker
+        self._throttle, self._sender = throttle, sender
+        self._log, self._publisher = attempt_log, publisher
+
+    async def handle(self, task: DeliveryTask, progress: Progress) -> None:
+        endpoint = await self._cache.get(task.endpoint_id)
+        if endpoint is None:
+            SKIPPED.labels("endpoint_deleted").inc()
+            log.info("endpoint no longer exists; task dropped")
+            return
+        if endpoint.disabled:
+            SKIPPED.labels("endpoint_disabled").inc()
+            await self._log.record(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)))
+            return
+        admission = self._breaker.admit(endpoint.id)
+        if admission is Admission.DEFER and await self._defer(
+            task, deferral(attempt=task.attempt, schedule=self._schedule), "circuit"
+        ):
+            return
+        ticket = self._gates.ticket(endpoint.id)
+        if ticket is None and await self._defer(task, shortest_tier(self._schedule), "backlog"):
+            if admission is Admission.PROBE:
+                self._breaker.abandon_probe(endpoint.id)
+            return
+        try:
+            result, endpoint = await self._attempt(task, endpoint, ticket, progress)
+        except BaseException:
+            if admission is Admission.PROBE:
+                self._breaker.abandon_probe(endpoint.id)
+            raise
+        self._breaker.record(
+            endpoint.id, succeeded=result.outcome.succeeded, probe=admission is Admission.PROBE
+        )
+        CIRCUIT_OPEN.set(self._breaker.open_count)
+        await self._carry_out(task, endpoint, result)
+
+    async def _attempt(
+        self, task: DeliveryTask, endpoint: Endpoint, ticket: Ticket | None, progress: Progress
+    ) -> tuple[SendResult, Endpoint]:
+        async with ticket or nullcontext():
+            if endpoint.throttle_rate:
+                await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
+            # Waiting may have taken a while: use the endpoint as it is now.
+            endpoint = await self._cache.get(endpoint.id) or endpoint
+            progress.posting = True
+            result = await self._sender.send(endpoint, task)
+        ATTEMPT_DURATION.observe(result.duration)
+        return result, endpoint
+
+    async def _defer(self, task: DeliveryTask, where: RetryIn | None, reason: str) -> bool:
+        """Park the task in a tier without a POST or an attempt; False if there is no tier."""
+        if where is None:
+            return False
+        update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
+        await asyncio.gather(self._publisher.retry(task, where.delay), self._log.record(Entry(update)))
+        DEFERRED.labels(reason).inc()
+        return True
+
+    async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, result: SendResult) -> None:
+        decision = decide(attempt=task.attempt, outcome=result.outcome, schedule=self._schedule)
+        succeeded = isinstance(decision, Delivered)
+        attempt = AttemptRow(
+            id=new_id("atmpt", result.started_at),
+            msg_id=task.msg_id,
+            endpoint_id=task.endpoint_id,
+            app_id=task.app_id,
+            url=endpoint.url,
+            response=result.response,
+            response_status_code=result.outcome.status_code,
+            response_duration_ms=round(result.duration * 1000),
+            status=SUCCESS if succeeded else FAIL,
+            trigger_type=task.trigger,
+            attempt_number=task.attempt,
+            error=result.error,
+            created_at=utc(result.started_at),
+        )
+        effects = []
+        if isinstance(decision, Delivered):
+            destination = DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1)
+        elif isinstance(decision, RetryIn):
+            destination = DestinationUpdate(
+                task.msg_id, task.endpoint_id, SENDING, utc(result.started_at + decision.delay), 1
+            )
+            # Retries are automatic whatever started the chain (Svix: trigger "scheduled").
+            retry = replace(task.next_attempt(), trigger=TRIGGER_SCHEDULED)
+            effects.append(self._publisher.retry(retry, decision.delay))
+        else:
+            assert isinstance(decision, DeadLetter)
+            destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
+            reason = result.error or f"HTTP {result.outcome.status_code}"
+            effects.append(
+                self._publisher.dead(task.to_amqp(), f"{decision.attempts} attempts; last: {reason}")
+            )
+        effects.append(self._log.record(Entry(destination, attempt, succeeded)))
+        await asyncio.gather(*effects)
+        self._count(task, decision, result)
+
+    def _count(self, task: DeliveryTask, decision: object, result: SendResult) -> None:
+        if isinstance(decision, Delivered):
+            DELIVERIES.labels("success").inc()
+            LAG.observe(max(0.0, time.time() - task.created_at))
+        elif isinstance(decision, RetryIn):
+            DELIVERIES.labels("failure").inc()
+            RETRIES.labels(delay_label(decision.delay)).inc()
+        else:
+            DELIVERIES.labels("dead").inc()
+        log.debug(
+            "attempt made",
+            status_code=result.outcome.status_code,
+            error=result.error,
+            decision=type(decision).__name__,
+        )

@@ -1,0 +1,166 @@
+"""The endpoints the dispatcher sends to, cached in memory and kept current.
+
+No database read per delivery: an endpoint is read once, then served from memory.
+Every change to the ``endpoint`` table is announced by a trigger
+(``pg_notify('hookline_endpoint', id)``, migration 001); a dedicated LISTEN
+connection drops the changed entry, so the next delivery reads it again — within a
+round trip of the commit. Behind that, every cached endpoint is re-read periodically,
+and the whole cache is dropped whenever the LISTEN connection had to reconnect
+(notifications sent while it was away are lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from shared.signing import InvalidSecret, decode_secret
+
+log = structlog.get_logger()
+
+CHANNEL = "hookline_endpoint"
+_SELECT = (
+    "SELECT id, app_id, url, disabled, headers, secret, old_secrets, throttle_rate, failing_since"
+    " FROM endpoint WHERE id = ANY($1::text[])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    key: bytes
+    expires_at: float | None = None  # unix seconds; None for the current secret
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    app_id: str
+    url: str
+    disabled: bool
+    headers: dict[str, str]
+    keys: tuple[SigningKey, ...]
+    throttle_rate: int | None
+    failing_since: float | None
+
+    def signing_keys(self, now: float) -> list[bytes]:
+        """The current secret and every rotated-out one still in its grace period."""
+        return [k.key for k in self.keys if k.expires_at is None or k.expires_at > now]
+
+
+def _keys(secret: str, old_secrets: Iterable[dict[str, str]]) -> tuple[SigningKey, ...]:
+    keys = [SigningKey(decode_secret(secret))]
+    for old in old_secrets or ():
+        try:
+            expires = datetime.fromisoformat(old["expiresAt"].replace("Z", "+00:00")).timestamp()
+            keys.append(SigningKey(decode_secret(old["key"]), expires))
+        except (KeyError, ValueError, InvalidSecret):
+            log.warning("ignoring an unreadable old secret")
+    return tuple(keys)
+
+
+def endpoint_from_row(row: asyncpg.Record) -> Endpoint:
+    failing = row["failing_since"]
+    return Endpoint(
+        id=row["id"],
+        app_id=row["app_id"],
+        url=row["url"],
+        disabled=row["disabled"],
+        headers={str(k): str(v) for k, v in (row["headers"] or {}).items()},
+        keys=_keys(row["secret"], row["old_secrets"]),
+        throttle_rate=row["throttle_rate"],
+        failing_since=failing.timestamp() if failing else None,
+    )
+
+
+class EndpointCache:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, *, refresh_seconds: float) -> None:
+        self._pool, self._dsn, self._refresh = pool, dsn, refresh_seconds
+        self._entries: dict[str, Endpoint | None] = {}
+        self._loading: dict[str, asyncio.Future[Endpoint | None]] = {}
+        # Bumped on every invalidation: a read that overlapped one is not cached.
+        self._generation = 0
+        self.listening = False
+
+    async def get(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint as it is now, or None when it no longer exists."""
+        try:
+            return self._entries[endpoint_id]
+        except KeyError:
+            pass
+        pending = self._loading.get(endpoint_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Endpoint | None] = asyncio.get_running_loop().create_future()
+        self._loading[endpoint_id] = future
+        generation = self._generation
+        try:
+            rows = await self._pool.fetch(_SELECT, [endpoint_id])
+            endpoint = endpoint_from_row(rows[0]) if rows else None
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        finally:
+            self._loading.pop(endpoint_id, None)
+        if generation == self._generation:
+            self._entries[endpoint_id] = endpoint
+        future.set_result(endpoint)
+        return endpoint
+
+    def invalidate(self, endpoint_id: str | None = None) -> None:
+        self._generation += 1
+        if endpoint_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(endpoint_id, None)
+
+    async def refresh(self) -> None:
+        """Re-read every cached endpoint in one query."""
+        ids = list(self._entries)
+        if not ids:
+            return
+        generation = self._generation
+        rows = {r["id"]: endpoint_from_row(r) for r in await self._pool.fetch(_SELECT, ids)}
+        if generation == self._generation:
+            for endpoint_id in ids:
+                self._entries[endpoint_id] = rows.get(endpoint_id)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.invalidate(payload)
+
+    async def run(self) -> None:
+        """LISTEN for changes and refresh periodically; reconnects forever."""
+        delay = 0.2
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.invalidate()  # whatever changed while nobody listened
+                self.listening, delay = True, 0.2
+                last_refresh = time.monotonic()
+                while True:
+                    await asyncio.sleep(min(1.0, self._refresh))
+                    await conn.execute("SELECT 1")  # notices a dead LISTEN connection
+                    if time.monotonic() - last_refresh >= self._refresh:
+                        await self.refresh()
+                        last_refresh = time.monotonic()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("endpoint change listener lost; reconnecting", error=repr(exc))
+            finally:
+                self.listening = False
+                if conn is not None:
+                    with suppress(Exception):
+                        await conn.close(timeout=2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,137 @@
+"""The dispatcher's composition root: settings, pool, HTTP client, broker, consumer.
+
+``python -m services.dispatcher`` runs one process that consumes and serves
+``/healthz``, ``/readyz`` and ``/metrics`` on ``HOOKLINE_DISPATCHER_PORT``; with
+``HOOKLINE_DISPATCHER_WORKERS`` > 1 a supervisor serves those and runs that many
+consuming worker processes (``services.dispatcher.supervisor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from services.dispatcher.attempt_log import AttemptLog
+from services.dispatcher.circuit import CircuitBreaker
+from services.dispatcher.config import DispatcherTuning
+from services.dispatcher.consumer import TaskConsumer
+from services.dispatcher.delivery import DeliveryHandler
+from services.dispatcher.egress import delivery_session
+from services.dispatcher.endpoints import EndpointCache
+from services.dispatcher.gates import EndpointGates
+from services.dispatcher.health import Readiness, healthz, metrics_handler, readyz_handler
+from services.dispatcher.keys import READINESS, SETTINGS, TUNING
+from services.dispatcher.publisher import TaskPublisher
+from services.dispatcher.sender import Sender
+from services.dispatcher.throttle import Throttle
+from shared.amqp import BrokerLink
+from shared.db import create_pool
+from shared.logging import configure_logging
+from shared.settings import Settings, get_settings
+from shared.target_policy import parse_networks
+from shared.topology import Topology
+
+log = structlog.get_logger()
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """Everything the dispatcher holds, opened in order and closed in reverse; the
+    consumer drains first, while the attempt log and the broker are still there."""
+    settings, tuning = app[SETTINGS], app[TUNING]
+    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    async with (
+        create_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max) as pool,
+        delivery_session(settings, per_host=tuning.endpoint_concurrency) as session,
+    ):
+        cache = EndpointCache(pool, settings.dsn(), refresh_seconds=tuning.endpoint_refresh_seconds)
+        attempt_log = AttemptLog(
+            pool,
+            disable_after=settings.disable_after,
+            flush_seconds=tuning.attempt_flush_seconds,
+            flush_rows=tuning.attempt_flush_rows,
+        )
+        publisher = TaskPublisher(topology)
+        handler = DeliveryHandler(
+            schedule=settings.retry_schedule,
+            cache=cache,
+            gates=EndpointGates(concurrency=tuning.endpoint_concurrency, backlog=tuning.endpoint_backlog),
+            breaker=CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
+            throttle=Throttle(pool),
+            sender=Sender(
+                session,
+                allowed=parse_networks(settings.allowed_target_cidrs),
+                timeout=settings.delivery_timeout,
+                proxy=settings.egress_proxy,
+            ),
+            attempt_log=attempt_log,
+            publisher=publisher,
+        )
+        consumer = TaskConsumer(topology, handler, publisher, prefetch=settings.dispatcher_prefetch)
+
+        async def on_connect(connection: AbstractRobustConnection) -> None:
+            await publisher.on_connect(connection)  # declares the topology first
+            await consumer.on_connect(connection)
+
+        background = [
+            asyncio.create_task(cache.run(), name="endpoint-listener"),
+            asyncio.create_task(attempt_log.run(), name="attempt-log"),
+        ]
+        try:
+            async with BrokerLink(str(settings.amqp_url), "hookline-dispatcher", on_connect) as link:
+                app[READINESS].checks = {
+                    "broker": lambda: link.connected and publisher.ready,
+                    "consumer": lambda: consumer.consuming and not consumer.draining,
+                    "endpoint_listener": lambda: cache.listening,
+                    "attempt_log": lambda: attempt_log.healthy,
+                }
+                log.info("dispatcher starting", amqp_prefix=settings.amqp_prefix)
+                try:
+                    yield
+                finally:
+                    await consumer.drain(settings.drain_seconds)
+                    await attempt_log.flush(attempts=3)
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+
+def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[TUNING] = tuning or DispatcherTuning()
+    app[READINESS] = Readiness({"starting": lambda: False})
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
+    app.router.add_get("/metrics", metrics_handler())
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings, "dispatcher")
+    with suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    if settings.dispatcher_workers > 1:
+        from services.dispatcher.supervisor import run_supervisor
+
+        run_supervisor(settings)
+        return
+    log.info("dispatcher listening", port=settings.dispatcher_port)
+    web.run_app(
+        create_app(settings),
+        port=settings.dispatcher_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=5,
+    )
