@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from pamqp.commands import Basic
 
 H_MSG = "x-hookline-msg-id"
 H_APP = "x-hookline-app-id"
@@ -44,22 +45,35 @@ class DeliveryTask:
     def next_attempt(self) -> DeliveryTask:
         return replace(self, attempt=self.attempt + 1)
 
+    def headers(self) -> dict[str, object]:
+        return {
+            H_MSG: self.msg_id,
+            H_APP: self.app_id,
+            H_ENDPOINT: self.endpoint_id,
+            H_EVENT_TYPE: self.event_type,
+            H_CREATED: self.created_at,
+            H_ATTEMPT: self.attempt,
+            H_TRIGGER: self.trigger,
+        }
+
     def to_amqp(self, **kwargs: object) -> aio_pika.Message:
         return aio_pika.Message(
             body=self.payload,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=f"{self.msg_id}:{self.endpoint_id}",
-            headers={
-                H_MSG: self.msg_id,
-                H_APP: self.app_id,
-                H_ENDPOINT: self.endpoint_id,
-                H_EVENT_TYPE: self.event_type,
-                H_CREATED: self.created_at,
-                H_ATTEMPT: self.attempt,
-                H_TRIGGER: self.trigger,
-            },
+            headers=self.headers(),  # type: ignore[arg-type]
             **kwargs,  # type: ignore[arg-type]
+        )
+
+    def amqp_properties(self) -> Basic.Properties:
+        """The same properties as ``to_amqp`` for a raw aiormq publish (the hot path:
+        it skips aio-pika's Message object, about a sixth of the cost of a publish)."""
+        return Basic.Properties(
+            content_type="application/json",
+            delivery_mode=2,
+            message_id=f"{self.msg_id}:{self.endpoint_id}",
+            headers=self.headers(),
         )
 
     @classmethod

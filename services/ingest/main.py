@@ -17,7 +17,7 @@ from services.ingest.api import api_routes
 from services.ingest.api.idempotency import idempotency_middleware
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.keys import MESSAGES, POOL, PUBLISHER, SETTINGS
-from services.ingest.metrics import MESSAGES_INGESTED, OUTBOX_PENDING, REQUEST_DURATION
+from services.ingest.metrics import MESSAGES_INGESTED, OUTBOX_PENDING, QUEUE_MESSAGES, REQUEST_DURATION
 from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
 from services.ingest.service import MessageService
@@ -48,12 +48,16 @@ async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-
 
 
 async def metrics(request: web.Request) -> web.Response:
-    try:
+    # A scrape must still answer while the database or the broker is away.
+    with suppress(Exception):
         OUTBOX_PENDING.set(
             await request.app[POOL].fetchval("SELECT count(*) FROM message_destination WHERE NOT published")
         )
-    except Exception:  # a scrape must still answer while the database is away
-        pass
+    publisher = request.app[PUBLISHER]
+    if publisher.ready:
+        with suppress(Exception):
+            for queue, depth in (await publisher.queue_depths()).items():
+                QUEUE_MESSAGES.labels(queue).set(depth)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

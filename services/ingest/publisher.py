@@ -32,6 +32,16 @@ class DeliveryPublisher:
         await declare_topology(channel, self._topology)
         self._exchange = await channel.get_exchange(self._topology.dispatch_exchange)
 
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages waiting in each of Hookline's queues (a passive declare per queue)."""
+        assert self._exchange is not None
+        channel = self._exchange.channel
+        depths = {}
+        for name in self._topology.queues():
+            queue = await channel.declare_queue(name, passive=True)
+            depths[name] = queue.declaration_result.message_count or 0
+        return depths
+
     @property
     def ready(self) -> bool:
         return self._exchange is not None and not self._exchange.channel.is_closed
@@ -42,13 +52,20 @@ class DeliveryPublisher:
             return True
         if not self.ready:
             return False
-        exchange = self._exchange
-        assert exchange is not None
+        assert self._exchange is not None
+        name = self._topology.dispatch_exchange
         try:
             async with asyncio.timeout(self._timeout):
+                channel = await self._exchange.channel.get_underlay_channel()  # raw aiormq
                 await asyncio.gather(
                     *(
-                        exchange.publish(task.to_amqp(), DISPATCH_ROUTING_KEY, mandatory=True)
+                        channel.basic_publish(
+                            task.payload,
+                            exchange=name,
+                            routing_key=DISPATCH_ROUTING_KEY,
+                            properties=task.amqp_properties(),
+                            mandatory=True,
+                        )
                         for task in tasks
                     )
                 )

@@ -17,6 +17,7 @@ import orjson
 import structlog
 
 from services.ingest.group_commit import GroupCommitter, PendingMessage, Replayed
+from services.ingest.metrics import DESTINATIONS_CREATED
 from services.ingest.models.messages import MessageIn
 from services.ingest.outbox import PublishedMarker, task_from_row
 from services.ingest.publisher import DeliveryPublisher
@@ -98,6 +99,7 @@ class MessageService:
             DeliveryTask(msg_id, result.app_id, ep_id, body.event_type, created_at.timestamp(), payload)
             for ep_id in result.targets
         ]
+        DESTINATIONS_CREATED.inc(len(tasks))
         await self.publish(tasks)
         return Accepted(202, response, msg_id, len(tasks))
 
