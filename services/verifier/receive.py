@@ -85,8 +85,9 @@ class Receiver:
             return response
         REJECTED.labels(exc.code).inc()
         bound.info("inbound webhook refused", code=exc.code, status=exc.status)
-        if exc.status == 413:
-            # Don't let aiohttp drain the rest of an oversized body before closing.
+        if exc.status in (403, 404, 413):
+            # The body was not read (or not all of it): close the connection rather than
+            # let aiohttp drain an unwanted body for the sake of keep-alive.
             response.force_close()
         return response
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.verifier import replay
 from shared.signing import new_secret
 from tests.verifier import senders
 
@@ -57,3 +58,32 @@ async def test_the_same_id_from_two_sources_is_two_events(verifier, inbound):
         f"{first['id']}.order.created",
         f"{second['id']}.order.created",
     }
+
+
+async def test_expired_ids_are_deleted_and_may_be_claimed_again(verifier, inbound, db_pool):
+    # Given a message id whose replay row has expired (and not yet been cleaned up)
+    secret = new_secret()
+    source = await verifier.create_source(scheme="standard-webhooks", secrets=[secret])
+    headers = senders.standard(secret, BODY, msg_id="msg_old")
+    assert (await verifier.post(source["id"], BODY, headers))[1] == {"status": "published"}
+    await inbound.next()
+    await db_pool.execute(
+        "UPDATE inbound_seen SET expires_at = now() - interval '1 s' WHERE source_id = $1", source["id"]
+    )
+
+    # Then the id counts as new again, and the expiry removes only expired rows
+    assert (await verifier.post(source["id"], BODY, headers))[1] == {"status": "published"}
+    await inbound.next()
+    other = senders.standard(secret, BODY, msg_id="msg_stale")
+    assert (await verifier.post(source["id"], BODY, other))[0] == 200
+    await db_pool.execute(
+        "UPDATE inbound_seen SET expires_at = now() - interval '1 s' WHERE message_id = 'msg_stale'"
+    )
+    assert await replay.expire(db_pool, batch=1) >= 1
+    rows = await db_pool.fetch("SELECT message_id FROM inbound_seen WHERE source_id = $1", source["id"])
+    assert [r["message_id"] for r in rows] == ["msg_old"]
+
+
+def test_ids_are_kept_for_the_retention_and_at_least_twice_the_tolerance():
+    assert replay.keep_seconds(300, 3 * 86400) == 3 * 86400
+    assert replay.keep_seconds(86400, 3600) == 2 * 86400
