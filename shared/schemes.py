@@ -35,15 +35,14 @@ class Scheme(StrEnum):
 
 STRIPE_HEADER = "Stripe-Signature"
 GITHUB_HEADER = "X-Hub-Signature-256"
-GITHUB_DELIVERY = "X-GitHub-Delivery"
-# GitLab (17.4+) and others repeat this key on every retry of one event.
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True, slots=True)
 class Verified:
-    """What a valid signature vouches for: the sender's message id when the scheme has
-    one in a header (the replay key), and the signed timestamp when it has one."""
+    """What a valid signature vouches for beyond the body: the sender's message id and
+    the timestamp, when the scheme signs them (Standard Webhooks both, Stripe the
+    timestamp). A header the signature doesn't cover (``X-GitHub-Delivery``) is not here:
+    whoever captured a request could change it."""
 
     message_id: str | None = None
     timestamp: int | None = None
@@ -136,7 +135,7 @@ def verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: byte
         raise MalformedHeader(f"{GITHUB_HEADER} must look like sha256=<hex>")
     if not _matches([_hex_hmac(s, body) for s in secrets], [digest.strip().lower().encode()]):
         raise BadSignature(f"{GITHUB_HEADER} matches none of the secrets")
-    return Verified(message_id=headers.get(GITHUB_DELIVERY) or None)
+    return Verified()
 
 
 def verify_token(secrets: Sequence[str], headers: Mapping[str, str], header_name: str) -> Verified:
@@ -145,7 +144,7 @@ def verify_token(secrets: Sequence[str], headers: Mapping[str, str], header_name
     offered = _required(headers, header_name).encode()
     if not _matches([s.encode() for s in secrets], [offered]):
         raise BadSignature(f"{header_name} matches none of the secrets")
-    return Verified(message_id=headers.get(IDEMPOTENCY_HEADER) or None)
+    return Verified()
 
 
 def verify(

@@ -32,6 +32,7 @@ _MAX_TYPE = 180
 _NOT_IN_KEY = re.compile(r"[^A-Za-z0-9_.\-]")
 _MAX_HEADER_VALUE = 1024
 _MAX_MESSAGE_ID = 256
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _COMMON_HEADERS = ("content-type", "user-agent")
 FORWARDED_HEADERS: dict[Scheme, tuple[str, ...]] = {
@@ -52,7 +53,7 @@ FORWARDED_HEADERS: dict[Scheme, tuple[str, ...]] = {
 class InboundEvent:
     source_id: str
     scheme: Scheme
-    message_id: str | None  # the replay key; None: the sender gave none, no dedupe
+    message_id: str | None  # the replay key (see ``replay_key``); None: no dedupe
     event_type: str
     body: bytes
     headers: dict[str, str]
@@ -90,6 +91,26 @@ def _payload_object(body: bytes) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+def replay_key(
+    scheme: Scheme, verified: Verified, headers: Mapping[str, str], payload: dict[str, Any], body: bytes
+) -> str | None:
+    """What a replay is recognised by. Only what the signature covers stops someone who
+    captured a request from sending it again under a new id: the signed ``webhook-id``;
+    Stripe's event id inside the signed body; for GitHub, which signs nothing but the
+    body, the body's hash (its redeliveries are byte for byte the same, delivery id
+    included). The token scheme signs nothing: ``Idempotency-Key`` only folds the
+    sender's own retries (GitLab 17.4+ sends one)."""
+    match scheme:
+        case Scheme.STANDARD_WEBHOOKS:
+            return verified.message_id
+        case Scheme.STRIPE if isinstance(payload.get("id"), str):
+            return payload["id"]
+        case Scheme.STRIPE | Scheme.GITHUB:
+            return "sha256:" + hashlib.sha256(body).hexdigest()
+        case _:
+            return headers.get(IDEMPOTENCY_HEADER) or None
+
+
 def _bounded(message_id: str | None) -> str | None:
     """Keeps replay keys small without letting two long ids collide by truncation."""
     if not message_id or len(message_id) <= _MAX_MESSAGE_ID:
@@ -122,9 +143,6 @@ def build_event(
             raw_type = payload.get("type", payload.get("object_kind"))
         case _:
             raw_type = payload.get("type")
-    message_id = verified.message_id
-    if message_id is None and scheme is Scheme.STRIPE and isinstance(payload.get("id"), str):
-        message_id = payload["id"]  # evt_...: the same on every retry of one event
     kept = {
         name: value[:_MAX_HEADER_VALUE]
         for name in (*_COMMON_HEADERS, *FORWARDED_HEADERS[scheme])
@@ -133,7 +151,7 @@ def build_event(
     return InboundEvent(
         source_id=source_id,
         scheme=scheme,
-        message_id=_bounded(message_id),
+        message_id=_bounded(replay_key(scheme, verified, headers, payload, body)),
         event_type=routing_word(raw_type),
         body=body,
         headers=kept,

@@ -3,6 +3,8 @@ routing key and headers a verified event is published with."""
 
 from __future__ import annotations
 
+from hashlib import sha256
+
 from multidict import CIMultiDict
 
 from services.verifier.envelope import build_event, routing_word
@@ -38,19 +40,30 @@ def test_routing_words_are_safe_and_bounded():
     assert len(routing_word("a" * 1000)) == 180
 
 
-def test_event_type_and_message_id_per_scheme():
+def test_event_type_and_replay_key_per_scheme():
     body = b'{"id":"evt_9","type":"charge.failed","object_kind":"push"}'
-    headers = CIMultiDict({"X-GitHub-Event": "issues", "Content-Type": "application/json"})
+    headers = CIMultiDict(
+        {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-1", "Content-Type": "text/json"}
+    )
+    standard = build_event("s", Scheme.STANDARD_WEBHOOKS, Verified("msg_1", 1), headers, body)
     stripe = build_event("s", Scheme.STRIPE, Verified(), headers, body)
-    github = build_event("s", Scheme.GITHUB, Verified("d-1"), headers, body)
+    github = build_event("s", Scheme.GITHUB, Verified(), headers, body)
     token = build_event("s", Scheme.TOKEN, Verified(), headers, b'{"object_kind":"push"}')
+    assert (standard.routing_key, standard.message_id) == ("s.charge.failed", "msg_1")
     assert (stripe.routing_key, stripe.message_id) == ("s.charge.failed", "evt_9")
-    assert (github.routing_key, github.message_id) == ("s.issues", "d-1")
+    # GitHub signs only the body: an unsigned delivery id could be changed by a replayer
+    assert (github.routing_key, github.message_id) == ("s.issues", f"sha256:{sha256(body).hexdigest()}")
     assert (token.routing_key, token.message_id) == ("s.push", None)
-    assert github.headers == {"content-type": "application/json", "x-github-event": "issues"}
+    assert github.headers == {
+        "content-type": "text/json",
+        "x-github-event": "issues",
+        "x-github-delivery": "d-1",
+    }
+    keyed = build_event("s", Scheme.TOKEN, Verified(), CIMultiDict({"Idempotency-Key": "k-1"}), b"{}")
+    assert keyed.message_id == "k-1"
 
 
 def test_long_message_ids_are_hashed_not_truncated():
-    first = build_event("s", Scheme.GITHUB, Verified("x" * 300 + "1"), CIMultiDict(), b"")
-    second = build_event("s", Scheme.GITHUB, Verified("x" * 300 + "2"), CIMultiDict(), b"")
+    first = build_event("s", Scheme.STANDARD_WEBHOOKS, Verified("x" * 300 + "1"), CIMultiDict(), b"")
+    second = build_event("s", Scheme.STANDARD_WEBHOOKS, Verified("x" * 300 + "2"), CIMultiDict(), b"")
     assert first.message_id.startswith("sha256:") and first.message_id != second.message_id

@@ -87,3 +87,17 @@ async def test_expired_ids_are_deleted_and_may_be_claimed_again(verifier, inboun
 def test_ids_are_kept_for_the_retention_and_at_least_twice_the_tolerance():
     assert replay.keep_seconds(300, 3 * 86400) == 3 * 86400
     assert replay.keep_seconds(86400, 3600) == 2 * 86400
+
+
+async def test_a_github_delivery_replayed_under_a_new_delivery_id_is_still_a_replay(verifier, inbound):
+    # GitHub signs only the body, so a captured request can be resent with any delivery id
+    source = await verifier.create_source(scheme="github", secrets=["s3cret"])
+    body = b'{"action":"created","comment":{"id":1}}'
+
+    first = await verifier.post(source["id"], body, senders.github("s3cret", body, "issue_comment", "d-1"))
+    replay = await verifier.post(
+        source["id"], body, senders.github("s3cret", body, "issue_comment", "d-forged")
+    )
+
+    assert (first[1], replay[1]) == ({"status": "published"}, {"status": "duplicate"})
+    assert (await inbound.next()).headers["x-github-delivery"] == "d-1"
