@@ -22,6 +22,7 @@ from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
 from services.ingest.service import MessageService
 from services.ingest.store import idempotency
+from services.ingest.ui import install_ui, is_ui_path
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.logging import configure_logging
@@ -129,7 +130,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
 
 def _is_public(request: web.Request) -> bool:
     # Prometheus scrapes /metrics without credentials; it carries no tenant data.
-    return request.path == "/metrics" or api_routes.is_public(request)
+    # The dashboard under /ui checks its own session cookie instead of a bearer token.
+    return request.path == "/metrics" or is_ui_path(request.path) or api_routes.is_public(request)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -146,6 +148,7 @@ def create_app(settings: Settings) -> web.Application:
     api_routes.install(app)
     app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(resources)
+    install_ui(app)
     return app
 
 

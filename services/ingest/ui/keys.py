@@ -1,0 +1,30 @@
+"""Typed keys for what the dashboard keeps on the ingest application and on a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from services.ingest.ui.live import LiveFeed
+from services.ingest.ui.queues import QueueProbe
+from services.ingest.ui.session import Session, SessionSigner
+
+SIGNER = web.AppKey("ui_signer", SessionSigner)
+QUEUES = web.AppKey("ui_queues", QueueProbe)
+LIVE = web.AppKey("ui_live", LiveFeed)
+
+
+@dataclass
+class Visit:
+    """The logged-in request: its session, the CSRF token its forms carry, what it posted."""
+
+    session: Session
+    csrf: str
+    form: MultiDictProxy[Any] | None = None
+
+
+# aiohttp 3.14 types request storage; older releases take a plain string key.
+VISIT: Any = web.RequestKey("ui_visit", Visit) if hasattr(web, "RequestKey") else "ui_visit"

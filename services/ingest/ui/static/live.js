@@ -1,0 +1,62 @@
+// Live regions: elements with data-live="message attempt" (the kinds of event they
+// show) and optional data-live-app / data-live-msg / data-live-endpoint (only events
+// about that one). On a matching server-sent event the page is fetched again and each
+// live region is swapped for its fresh copy, so filters and layout stay server-side.
+(function () {
+  "use strict";
+  const regions = () => Array.from(document.querySelectorAll("[data-live][id]"));
+  if (!regions().length || !window.EventSource) return;
+
+  const state = document.getElementById("live-state");
+  const show = (name, text) => {
+    document.body.dataset.live = name;
+    if (state) state.textContent = text;
+  };
+  const scopes = [["liveApp", "app"], ["liveMsg", "msg"], ["liveEndpoint", "endpoint"]];
+  const wants = (el, kind, event) =>
+    el.dataset.live.split(" ").includes(kind) &&
+    scopes.every(([attr, field]) => !el.dataset[attr] || el.dataset[attr] === event[field]);
+
+  let timer = null;
+  let busy = false;
+  let again = false;
+
+  async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const response = await fetch(location.href, { credentials: "same-origin", headers: { "X-Hookline-Live": "1" } });
+      if (response.ok && !response.redirected) {
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        for (const el of regions()) {
+          const next = fresh.getElementById(el.id);
+          if (!next || next.innerHTML === el.innerHTML) continue;
+          // A region holding the keyboard focus waits until focus leaves it, so
+          // nobody is thrown out of what they are reading or about to press.
+          if (el.contains(document.activeElement)) el.addEventListener("focusout", schedule, { once: true });
+          else el.replaceWith(next);
+        }
+        document.body.dataset.refreshed = String(Date.now());
+      }
+    } catch (err) {
+      show("error", "Live updates paused");
+    } finally {
+      busy = false;
+      if (again) { again = false; schedule(); }
+    }
+  }
+
+  function schedule() {
+    if (!timer) timer = setTimeout(() => { timer = null; refresh(); }, 300);
+  }
+
+  const source = new EventSource("/ui/live");
+  source.onopen = () => show("on", "Live");
+  source.onerror = () => show("reconnecting", "Reconnecting…");
+  for (const kind of ["message", "attempt"]) {
+    source.addEventListener(kind, (e) => {
+      const event = JSON.parse(e.data);
+      if (regions().some((el) => wants(el, kind, event))) schedule();
+    });
+  }
+})();
