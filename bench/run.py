@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench import ceilings
+from bench import ceilings, delivery
 from bench.load import http_ingest_rate, publish_ingest_events
 from bench.receiver import start_receiver
 from bench.report import render
@@ -98,6 +98,36 @@ async def measure_ingest(results: dict, notes: list[str], receiver_url: str, log
         await purge(prefix)
 
 
+async def measure_delivery(results: dict, notes: list[str], receiver, logdir: Path) -> None:  # type: ignore[no-untyped-def]
+    messages, endpoints = 300, 100  # 30,000 deliveries of 1 KiB to 100 endpoints
+    rate, rss = await delivery.delivery_rate(
+        logdir, receiver.ok_url, workers=1, messages=messages, endpoints=endpoints
+    )
+    results["delivery_1proc"] = rate
+    results.setdefault("rss_mb", {})["dispatcher"] = rss
+    results["delivery_2proc"], _ = await delivery.delivery_rate(
+        logdir, receiver.ok_url, workers=2, messages=messages, endpoints=endpoints
+    )
+    notes.append(
+        f"deliveries: {messages * endpoints:,} of 1 KiB to {endpoints} endpoints, every attempt logged"
+    )
+    results["retry_path"], _ = await delivery.delivery_rate(
+        logdir,
+        receiver.flaky_url,
+        workers=1,
+        messages=100,
+        endpoints=endpoints,
+        HOOKLINE_RETRY_SCHEDULE="1s,1s,1s,1s,1s,1s,1s",
+    )
+    notes.append(
+        "retry path: the receiver fails 50 % of requests; retries every 1 s; rate = settled deliveries/s"
+    )
+    half = min(results["delivery_1proc"], results["ingest_http"]) / 2
+    results["e2e_latency_ms"] = await delivery.e2e_latency(logdir, half)
+    notes.append(f"latency: {half:,.0f} msg/s offered for 10 s (half of min(delivery_1proc, ingest_http))")
+    results["rss_mb"].update(await delivery.rss_with_endpoints(logdir, receiver.ok_url))
+
+
 async def main() -> None:
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -112,6 +142,7 @@ async def main() -> None:
         results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
         results["ceiling_loop"] = await ceilings.minimal_loop_rate(AMQP_URL, receiver.ok_url, total=15_000)
         await measure_ingest(results, notes, receiver.ok_url, logdir)
+        await measure_delivery(results, notes, receiver, logdir)
     finally:
         receiver.stop()
     results["duration_s"] = time.perf_counter() - started

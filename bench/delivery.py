@@ -1,0 +1,172 @@
+"""Delivery figures: sustained deliveries/s with 1 and 2 dispatcher processes, the retry
+path, end-to-end latency at half load, and the dispatcher's memory with 10,000 endpoints.
+
+Each run fills the dispatch queue through ingest while no dispatcher runs, then starts
+the dispatcher and times how fast destinations turn to success in PostgreSQL (every
+attempt logged, signing, metrics and per-endpoint limits on, as in production).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.stack import BENCH_DB, BENCH_TOKEN, Service, free_port, start_service
+from shared.ids import new_id
+from shared.signing import new_secret
+
+PAYLOAD = {"data": "x" * 990}
+
+
+class Run:
+    """One isolated Hookline installation (its own AMQP prefix) for one measurement."""
+
+    def __init__(self, logdir: Path, **env: str) -> None:
+        self.prefix = f"hlbench_{uuid.uuid4().hex[:6]}"
+        self.logdir, self.env = logdir, env
+        self.services: list[Service] = []
+
+    def start(self, name: str, health: str, **extra: str) -> Service:
+        service = start_service(name, self.prefix, self.logdir, health, **{**self.env, **extra})
+        self.services.append(service)
+        return service
+
+    def stop(self) -> None:
+        for service in self.services:
+            service.stop()
+
+
+async def create_app(session: aiohttp.ClientSession, urls: list[str]) -> str:
+    async with session.post("/api/v1/app", json={"name": "bench"}) as r:
+        app_id = (await r.json())["id"]
+    for url in urls:
+        async with session.post(f"/api/v1/app/{app_id}/endpoint", json={"url": url}) as r:
+            assert r.status == 201, await r.text()
+    return app_id
+
+
+async def send_messages(
+    session: aiohttp.ClientSession, app_id: str, count: int, concurrency: int = 32
+) -> None:
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            body = {"eventType": "bench.event", "payload": {**PAYLOAD, "sent": time.time()}}
+            async with session.post(f"/api/v1/app/{app_id}/msg", json=body) as r:
+                assert r.status == 202, await r.text()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def settled_rate(pool: asyncpg.Pool, app_id: str, total: int, limit_s: float) -> float:
+    """Deliveries settled (success or failed for good) per second, from the first to the last."""
+    query = "SELECT count(*) FROM message_destination WHERE app_id = $1 AND status IN (0, 2)"
+    first_at = first_count = None
+    deadline = time.perf_counter() + limit_s
+    while time.perf_counter() < deadline:
+        done = await pool.fetchval(query, app_id)
+        now = time.perf_counter()
+        if first_at is None and done > 0:
+            first_at, first_count = now, done
+        if done >= total:
+            return (done - first_count) / (now - first_at)  # type: ignore[operator]
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{await pool.fetchval(query, app_id)} of {total} deliveries settled in {limit_s}s")
+
+
+async def delivery_rate(
+    logdir: Path, url: str, *, workers: int, messages: int, endpoints: int, **env: str
+) -> tuple[float, float]:
+    """(settled deliveries per second, the dispatcher's peak RSS in MB)."""
+    run = Run(logdir, **env)
+    try:
+        ingest = run.start("ingest", "/api/v1/health")
+        base = f"http://127.0.0.1:{ingest.port}"
+        async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as session:
+            app_id = await create_app(session, [url] * endpoints)
+            await send_messages(session, app_id, messages)
+        async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
+            dispatcher = run.start("dispatcher", "/healthz", HOOKLINE_DISPATCHER_WORKERS=str(workers))
+            rate = await settled_rate(pool, app_id, messages * endpoints, limit_s=150)
+            return rate, dispatcher.rss_mb()
+    finally:
+        run.stop()
+
+
+async def e2e_latency(logdir: Path, rate: float, seconds: float = 10) -> dict[str, float]:
+    """Latency from ingest's accept to the receiver's arrival, at a fixed offered rate."""
+    port = free_port()
+    arrivals_file = Path(tempfile.mkdtemp()) / "arrivals.txt"
+    receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+        [sys.executable, "-m", "bench.latency_receiver", str(port), str(arrivals_file)]
+    )
+    run = Run(logdir)
+    try:
+        ingest = run.start("ingest", "/api/v1/health")
+        run.start("dispatcher", "/healthz")
+        accepted: dict[str, float] = {}
+        async with aiohttp.ClientSession(
+            f"http://127.0.0.1:{ingest.port}", headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
+        ) as session:
+            app_id = await create_app(session, [f"http://127.0.0.1:{port}/hook"])
+
+            async def one() -> None:
+                async with session.post(
+                    f"/api/v1/app/{app_id}/msg", json={"eventType": "bench.latency", "payload": PAYLOAD}
+                ) as r:
+                    accepted[(await r.json())["id"]] = time.time()
+
+            tasks = []
+            started = time.perf_counter()
+            for i in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(one()))
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(3)
+        latencies = []
+        for line in arrivals_file.read_text().splitlines():
+            msg_id, at = line.split()
+            if msg_id in accepted:
+                latencies.append((float(at) - accepted[msg_id]) * 1000)
+        latencies.sort()
+        quantiles = statistics.quantiles(latencies, n=100)
+        return {"p50": quantiles[49], "p95": quantiles[94], "p99": quantiles[98], "count": len(latencies)}
+    finally:
+        run.stop()
+        receiver.terminate()
+
+
+async def rss_with_endpoints(logdir: Path, url: str, endpoints: int = 10_000) -> dict[str, float]:
+    """Peak RSS of an idle verifier, and of a dispatcher that delivered to 10k endpoints."""
+    run = Run(logdir)
+    try:
+        ingest = run.start("ingest", "/api/v1/health")
+        dispatcher = run.start("dispatcher", "/healthz")
+        verifier = run.start("verifier", "/healthz")
+        async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
+            app_id = new_id("app")
+            await pool.execute("INSERT INTO application (id, name) VALUES ($1, 'bench-10k')", app_id)
+            await pool.executemany(
+                "INSERT INTO endpoint (id, app_id, url, secret) VALUES ($1, $2, $3, $4)",
+                [(new_id("ep"), app_id, url, new_secret()) for _ in range(endpoints)],
+            )
+            async with aiohttp.ClientSession(
+                f"http://127.0.0.1:{ingest.port}", headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
+            ) as session:
+                await send_messages(session, app_id, 2, concurrency=1)  # every endpoint gets 2 deliveries
+            await settled_rate(pool, app_id, 2 * endpoints, limit_s=150)
+        return {"verifier": verifier.rss_mb(), "dispatcher_10k_endpoints": dispatcher.rss_mb()}
+    finally:
+        run.stop()

@@ -1,0 +1,30 @@
+"""Receiver for the latency run: answers 204 and appends "<webhook-id> <unix time>" per
+request to a file, so latency is measured where the webhook actually arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from aiohttp import web
+
+
+async def main(port: int, path: str) -> None:
+    out = open(path, "a", buffering=1)
+
+    async def receive(request: web.Request) -> web.Response:
+        await request.read()
+        out.write(f"{request.headers.get('webhook-id')} {time.time():.6f}\n")
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
