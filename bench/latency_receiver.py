@@ -11,7 +11,7 @@ from aiohttp import web
 
 
 async def main(port: int, path: str) -> None:
-    out = open(path, "a", buffering=1)
+    out = open(path, "a", buffering=1)  # noqa: ASYNC230 - opened once, lives with the process
 
     async def receive(request: web.Request) -> web.Response:
         await request.read()
