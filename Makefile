@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # `make up` lets the dispatcher deliver to loopback receivers; prod refuses private ranges.
 HOOKLINE_ALLOWED_TARGET_CIDRS ?= 127.0.0.0/8
 
-.PHONY: help venv services migrate up test lint fmt
+.PHONY: help venv services migrate up test test-tools lint fmt
 
 help:
 	@echo "make up        install what is missing, migrate, run ingest + dispatcher + verifier"
@@ -60,8 +60,12 @@ migrate: venv services
 up: migrate
 	HOOKLINE_ALLOWED_TARGET_CIDRS='$(HOOKLINE_ALLOWED_TARGET_CIDRS)' exec "$(VENV_PY)" scripts/devstack.py
 
+# Tools the deploy tests need (kubectl for kustomize, promtool), installed when missing.
+test-tools:
+	@bash scripts/ensure-kubectl.sh
+
 # pytest's own exit code is the recipe's: 5 ("no tests ran") fails the target like a failure.
-test: venv services
+test: venv services test-tools
 	"$(VENV_PY)" -m pytest $(PYTEST_ARGS)
 
 # Both checks run even when the first fails, so one pass shows everything to fix.
