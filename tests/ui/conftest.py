@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.dispatcher.conftest import receiver  # noqa: F401  (a fixture: the real receiver)
 from tests.ingest.conftest import RunningIngest, start_ingest
 
 CHROMIUM = os.environ.get("HOOKLINE_CHROMIUM", "/usr/bin/chromium")
@@ -68,6 +69,36 @@ async def page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
 async def api(ingest: RunningIngest) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(base_url=ingest.url, headers=ingest.headers()) as session:
         yield session
+
+
+async def create_app(api: aiohttp.ClientSession, name: str) -> dict:
+    async with api.post("/api/v1/app", json={"name": name}) as response:
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+async def create_endpoint(api: aiohttp.ClientSession, app: dict, url: str, **fields: object) -> dict:
+    async with api.post(f"/api/v1/app/{app['id']}/endpoint", json={"url": url, **fields}) as response:
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+async def send_message(api: aiohttp.ClientSession, app: dict, event_type: str, **payload: object) -> dict:
+    body = {"eventType": event_type, "payload": payload}
+    async with api.post(f"/api/v1/app/{app['id']}/msg", json=body) as response:
+        assert response.status == 202, await response.text()
+        return await response.json()
+
+
+async def wait_live(page: Page) -> None:
+    """The page's event stream is open: what happens from now on shows without a reload."""
+    await expect(page.locator("body[data-live=on]")).to_have_count(1)
+    # A marker a reload would wipe: proves later changes came without one.
+    await page.evaluate("window.hooklineNoReload = true")
+
+
+async def assert_not_reloaded(page: Page) -> None:
+    assert await page.evaluate("window.hooklineNoReload === true")
 
 
 async def screenshot(page: Page, name: str) -> Path:

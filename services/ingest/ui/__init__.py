@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.ingest.keys import POOL, PUBLISHER, SETTINGS
+from services.ingest.keys import POOL, SETTINGS
 from services.ingest.ui import (
     applications,
     endpoint_actions,
@@ -53,11 +53,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Runs after ingest's own resources (the pool) are open, and closes before them."""
     settings = app[SETTINGS]
     topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
-    publisher = app[PUBLISHER]
-    app[QUEUES] = QueueProbe(publisher.queue_depths, lambda: publisher.ready, topology)
+    app[QUEUES] = QueueProbe(str(settings.amqp_url), topology)
     app[LIVE] = LiveFeed(app[POOL])
     yield
     await app[LIVE].close()
+    await app[QUEUES].close()
 
 
 async def _end_live_streams(app: web.Application) -> None:

@@ -70,7 +70,7 @@ def build_chart(minutes: list[Minute]) -> Chart:
         )
         if i % 10 == 0:
             x_ticks.append(Tick(x, f"{m.start:%H:%M}"))
-    fractions = (0, 0.5, 1) if top > 1 else (0, 1)
+    fractions = (0, 0.5, 1) if top % 2 == 0 else (0, 1)  # counts: no half-message ticks
     y_ticks = [Tick(baseline - plot_height * f, f"{top * f:g}") for f in fractions]
     return Chart(
         WIDTH,

@@ -1,15 +1,22 @@
-"""Queue depths for the overview, from the publisher's passive declares, cached briefly
-because every open live page refreshes often."""
+"""Queue depths for the overview, read with passive declares.
+
+On a plain (not robust) connection of the dashboard's own, opened at first use and
+again after a loss: a robust channel answers a passive declare of a queue it declared
+from its cache (aio-pika ``RobustChannel.declare_queue``), so its counts never move,
+and a passive declare of a missing queue closes the channel it ran on. Answers are
+cached briefly because every open live page refreshes often.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aio_pika
 import aio_pika.exceptions
 import structlog
+from aio_pika.abc import AbstractConnection
 
 from shared.topology import Topology
 
@@ -20,7 +27,7 @@ log = structlog.get_logger()
 class QueueDepth:
     label: str
     queue: str
-    ready: int
+    ready: int | None  # None: the queue is not declared (yet)
 
 
 def queue_labels(topology: Topology) -> dict[str, str]:
@@ -35,22 +42,16 @@ def queue_labels(topology: Topology) -> dict[str, str]:
 
 
 class QueueProbe:
-    def __init__(
-        self,
-        read: Callable[[], Awaitable[dict[str, int]]],
-        ready: Callable[[], bool],
-        topology: Topology,
-        *,
-        cache_seconds: float = 2.0,
-    ) -> None:
-        self._read, self._ready = read, ready
+    def __init__(self, amqp_url: str, topology: Topology, *, cache_seconds: float = 2.0) -> None:
+        self._url = amqp_url
         self._labels = queue_labels(topology)
         self._cache_seconds = cache_seconds
+        self._connection: AbstractConnection | None = None
         self._lock = asyncio.Lock()
         self._cached: tuple[float, list[QueueDepth] | None] = (float("-inf"), None)
 
     async def depths(self) -> list[QueueDepth] | None:
-        """Ready messages per queue, or None while the broker can't be asked."""
+        """Ready messages per queue, or None while the broker can't be reached."""
         async with self._lock:
             at, cached = self._cached
             if time.monotonic() - at < self._cache_seconds:
@@ -60,12 +61,34 @@ class QueueProbe:
             return result
 
     async def _probe(self) -> list[QueueDepth] | None:
-        if not self._ready():
-            return None
         try:
             async with asyncio.timeout(3):
-                found = await self._read()
-        except (TimeoutError, OSError, RuntimeError, aio_pika.exceptions.AMQPError) as exc:
+                if self._connection is None or self._connection.is_closed:
+                    self._connection = await aio_pika.connect(
+                        self._url, client_properties={"connection_name": "hookline-ingest-dashboard"}
+                    )
+                return await self._read_all(self._connection)
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
             log.warning("queue depths unavailable", error=repr(exc))
             return None
-        return [QueueDepth(label, name, found[name]) for name, label in self._labels.items() if name in found]
+
+    async def _read_all(self, connection: AbstractConnection) -> list[QueueDepth]:
+        depths = []
+        channel = await connection.channel()
+        for name, label in self._labels.items():
+            if channel.is_closed:
+                channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                depths.append(QueueDepth(label, name, None))
+                continue
+            depths.append(QueueDepth(label, name, queue.declaration_result.message_count))
+        if not channel.is_closed:
+            await channel.close()
+        return depths
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
