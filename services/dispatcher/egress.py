@@ -1,7 +1,8 @@
 """The HTTP client deliveries go out through: pooled, time-bounded, SSRF-guarded.
 
 SSRF at delivery time: the connector's resolver resolves the host, checks every
-address against ``shared.target_policy`` and hands aiohttp only checked addresses,
+address against ``shared.target_policy`` and hands aiohttp only the allowed ones
+(none left: the attempt fails with the refused addresses as its error),
 so the TCP connection goes to an address that was checked — a DNS answer that
 changes between a check and a connect (rebinding) cannot slip through. The URL's
 host stays the ``Host`` header and the TLS server name. aiohttp never resolves IP
@@ -42,11 +43,16 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
+        allowed, refused = [], []
         for result in results:
             reason = refusal_reason(ip_address(result["host"]), self._allowed)
             if reason:
-                raise RefusedTarget(f"{host} resolves to {result['host']}, {reason}")
-        return results
+                refused.append(f"{result['host']} ({reason})")
+            else:
+                allowed.append(result)
+        if not allowed:
+            raise RefusedTarget(f"{host} resolves only to addresses not allowed: {', '.join(refused)}")
+        return allowed
 
     async def close(self) -> None:
         await self._inner.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -33,8 +33,12 @@ def readyz_handler(readiness_of: Callable[[web.Request], Readiness]):  # type: i
     return readyz
 
 
-def metrics_handler(registry: CollectorRegistry | None = None):  # type: ignore[no-untyped-def]
+def metrics_handler(  # type: ignore[no-untyped-def]
+    registry: CollectorRegistry | None = None, before: Callable[[], Awaitable[None]] | None = None
+):
     async def metrics(_request: web.Request) -> web.Response:
+        if before is not None:
+            await before()
         body = generate_latest(registry) if registry is not None else generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -27,6 +27,7 @@ from services.dispatcher.gates import EndpointGates
 from services.dispatcher.health import Readiness, healthz, metrics_handler, readyz_handler
 from services.dispatcher.keys import READINESS, SETTINGS, TUNING
 from services.dispatcher.publisher import TaskPublisher
+from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
 from services.dispatcher.throttle import Throttle
 from shared.amqp import BrokerLink
@@ -108,10 +109,12 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     app[SETTINGS] = settings
     app[TUNING] = tuning or DispatcherTuning()
     app[READINESS] = Readiness({"starting": lambda: False})
+    probe = QueueProbe(str(settings.amqp_url), Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
-    app.router.add_get("/metrics", metrics_handler())
+    app.router.add_get("/metrics", metrics_handler(before=probe.refresh))
     app.cleanup_ctx.append(resources)
+    app.on_cleanup.append(lambda _app: probe.close())
     return app
 
 

@@ -145,14 +145,17 @@ class World:
             body = orjson.dumps({"n": n, **payload})
             messages.append((msg_id, self.app_id, "test.event", body.decode()))
             for ep in endpoints:
-                destinations.append((msg_id, ep.id, self.app_id))
+                # published: this test publishes the task; ingest's outbox must not.
+                destinations.append((msg_id, ep.id, self.app_id, True))
                 tasks.append(DeliveryTask(msg_id, self.app_id, ep.id, "test.event", created, body))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.copy_records_to_table(
                 "message", records=messages, columns=["id", "app_id", "event_type", "payload"]
             )
             await conn.copy_records_to_table(
-                "message_destination", records=destinations, columns=["msg_id", "endpoint_id", "app_id"]
+                "message_destination",
+                records=destinations,
+                columns=["msg_id", "endpoint_id", "app_id", "published"],
             )
         await self.publish(tasks)
         return tasks
@@ -177,19 +180,35 @@ class World:
         )
 
     async def queue_depth(self, name: str) -> int:
-        queue = await self.channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
+        # Not channel.declare_queue: a robust channel answers it from a cache.
+        raw = await self.channel.get_underlay_channel()
+        return (await raw.queue_declare(name, passive=True)).message_count or 0
 
 
 @pytest.fixture
-async def world(settings: Settings, db_pool: asyncpg.Pool, amqp_connection) -> AsyncIterator[World]:
-    channel = await amqp_connection.channel(publisher_confirms=True, on_return_raises=True)
-    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
-    w = World(db_pool, channel, topology)
-    await w.setup()
-    yield w
-    await delete_topology(channel, topology)
-    await channel.close()
+async def make_world(
+    db_pool: asyncpg.Pool, amqp_connection
+) -> AsyncIterator[Callable[[Settings], Awaitable[World]]]:
+    """A ``World`` on the broker names of the given settings (removed after the test)."""
+    made: list[tuple[aio_pika.abc.AbstractChannel, Topology]] = []
+
+    async def make(settings: Settings) -> World:
+        channel = await amqp_connection.channel(publisher_confirms=True, on_return_raises=True)
+        topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+        made.append((channel, topology))
+        w = World(db_pool, channel, topology)
+        await w.setup()
+        return w
+
+    yield make
+    for channel, topology in made:
+        await delete_topology(channel, topology)
+        await channel.close()
+
+
+@pytest.fixture
+async def world(settings: Settings, make_world) -> World:
+    return await make_world(settings)
 
 
 @asynccontextmanager
