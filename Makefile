@@ -60,9 +60,11 @@ migrate: venv services
 up: migrate
 	HOOKLINE_ALLOWED_TARGET_CIDRS='$(HOOKLINE_ALLOWED_TARGET_CIDRS)' exec "$(VENV_PY)" scripts/devstack.py
 
-# Tools the deploy tests need (kubectl for kustomize, promtool), installed when missing.
+# Tools the tests need, installed when missing: kubectl and promtool for tests/deploy,
+# Debian's Chromium for the dashboard's browser tests.
 test-tools:
 	@bash scripts/ensure-kubectl.sh
+	@bash scripts/ensure-chromium.sh
 
 # pytest's own exit code is the recipe's: 5 ("no tests ran") fails the target like a failure.
 test: venv services test-tools
