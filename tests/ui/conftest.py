@@ -60,9 +60,21 @@ async def page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
     context = await browser.new_context(base_url=ingest.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
+    # Script errors and Content-Security-Policy violations show up on the console.
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type == "error" and _is_problem(m.text) else None
+    )
     yield page
     # Close first: an open event stream would hold ingest's shutdown.
     await context.close()
+    assert not problems, f"the browser reported errors: {problems}"
+
+
+def _is_problem(text: str) -> bool:
+    # Pages answered with 4xx on purpose (a refused login, a refused form) are logged too.
+    return not text.startswith("Failed to load resource: the server responded with a status of 4")
 
 
 @pytest.fixture

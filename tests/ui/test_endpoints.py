@@ -1,17 +1,17 @@
 """Endpoints through the dashboard: create, a refused URL keeps what was typed, edit,
-disable and enable, reveal and rotate the secret, delete."""
+disable and enable, reveal and rotate the secret, delete, recover failures."""
 
 from __future__ import annotations
 
+from aiohttp import web
 from playwright.async_api import expect
 
-from tests.ui.conftest import screenshot
+from tests.dispatcher.conftest import running_dispatcher
+from tests.ui.conftest import create_app, create_endpoint, screenshot, send_message
 
 
-async def create_app(api, name: str) -> dict:
-    async with api.post("/api/v1/app", json={"name": name}) as response:
-        assert response.status == 201
-        return await response.json()
+async def refuse(_request: web.Request, _n: int) -> web.StreamResponse:
+    return web.Response(status=500, text="not today")
 
 
 async def test_create_an_endpoint_through_the_form(logged_in, api):
@@ -94,11 +94,9 @@ async def test_a_refused_url_keeps_what_was_typed(logged_in, api):
 async def test_edit_disable_secret_and_delete(logged_in, api):
     page = logged_in
     app = await create_app(api, "Lifecycle")
-    async with api.post(
-        f"/api/v1/app/{app['id']}/endpoint",
-        json={"url": "https://example.com/old", "headers": {"Authorization": "Bearer keep-me"}},
-    ) as response:
-        endpoint = await response.json()
+    endpoint = await create_endpoint(
+        api, app, "https://example.com/old", headers={"Authorization": "Bearer keep-me"}
+    )
     async with api.get(f"/api/v1/app/{app['id']}/endpoint/{endpoint['id']}/secret") as response:
         first_secret = (await response.json())["key"]
     await page.goto(f"/ui/apps/{app['id']}/endpoints/{endpoint['id']}")
@@ -134,3 +132,31 @@ async def test_edit_disable_secret_and_delete(logged_in, api):
     await expect(page.get_by_text("This application has no endpoints yet")).to_be_visible()
     async with api.get(f"/api/v1/app/{app['id']}/endpoint/{endpoint['id']}/headers") as response:
         assert response.status == 404
+
+
+async def test_recover_failures_since_a_time(logged_in, api, settings, receiver):
+    page = logged_in
+    app = await create_app(api, "Recovering")
+    endpoint = await create_endpoint(api, app, f"{receiver.url}/recover")
+    receiver.behaviours["/recover"] = refuse
+    fast_dead = settings.model_copy(update={"retry_schedule": []})
+    async with running_dispatcher(fast_dead):
+        # Given two deliveries that failed for good
+        for n in range(2):
+            await send_message(api, app, "order.shipped", n=n)
+        await page.goto(f"/ui/apps/{app['id']}/endpoints/{endpoint['id']}")
+        attempts = page.locator("#endpoint-attempts tbody tr")
+        await expect(attempts.filter(has_text="500")).to_have_count(2)
+        await expect(page.locator("#endpoint-stats")).to_contain_text("0%")
+
+        # When the receiver is fixed and failures of the last day are recovered
+        receiver.behaviours.pop("/recover")
+        await page.get_by_role("button", name="Recover failures").click()
+
+        # Then both are sent again as manual attempts
+        await expect(page.get_by_role("status")).to_have_text(
+            "Failed deliveries queued again as manual attempts: 2."
+        )
+        await expect(attempts.filter(has_text="manual")).to_have_count(2)
+        await expect(page.locator("#endpoint-stats")).to_contain_text("50%")
+        await screenshot(page, "endpoint-recovered")

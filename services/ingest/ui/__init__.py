@@ -24,9 +24,11 @@ from services.ingest.ui import (
     messages,
     overview,
 )
+from services.ingest.ui.cached import Cached
 from services.ingest.ui.guard import page
-from services.ingest.ui.keys import LIVE, QUEUES, SIGNER
+from services.ingest.ui.keys import FIGURES, LIVE, QUEUES, SIGNER
 from services.ingest.ui.live import LiveFeed, stream
+from services.ingest.ui.overview import overview_figures
 from services.ingest.ui.queues import QueueProbe
 from services.ingest.ui.render import not_found, setup_templates
 from services.ingest.ui.session import SessionSigner
@@ -55,6 +57,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
     app[QUEUES] = QueueProbe(str(settings.amqp_url), topology)
     app[LIVE] = LiveFeed(app[POOL])
+    app[FIGURES] = Cached(lambda: overview_figures(app[POOL]), seconds=2.0)
     yield
     await app[LIVE].close()
     await app[QUEUES].close()

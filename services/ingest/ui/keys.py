@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from services.ingest.ui.cached import Cached
 from services.ingest.ui.live import LiveFeed
 from services.ingest.ui.queues import QueueProbe
 from services.ingest.ui.session import Session, SessionSigner
@@ -15,6 +16,7 @@ from services.ingest.ui.session import Session, SessionSigner
 SIGNER = web.AppKey("ui_signer", SessionSigner)
 QUEUES = web.AppKey("ui_queues", QueueProbe)
 LIVE = web.AppKey("ui_live", LiveFeed)
+FIGURES = web.AppKey("ui_overview_figures", Cached)  # the overview's numbers, shared by its viewers
 
 
 @dataclass

@@ -4,13 +4,12 @@ On a plain (not robust) connection of the dashboard's own, opened at first use a
 again after a loss: a robust channel answers a passive declare of a queue it declared
 from its cache (aio-pika ``RobustChannel.declare_queue``), so its counts never move,
 and a passive declare of a missing queue closes the channel it ran on. Answers are
-cached briefly because every open live page refreshes often.
+cached briefly (``Cached``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import aio_pika
@@ -18,6 +17,7 @@ import aio_pika.exceptions
 import structlog
 from aio_pika.abc import AbstractConnection
 
+from services.ingest.ui.cached import Cached
 from shared.topology import Topology
 
 log = structlog.get_logger()
@@ -45,20 +45,12 @@ class QueueProbe:
     def __init__(self, amqp_url: str, topology: Topology, *, cache_seconds: float = 2.0) -> None:
         self._url = amqp_url
         self._labels = queue_labels(topology)
-        self._cache_seconds = cache_seconds
         self._connection: AbstractConnection | None = None
-        self._lock = asyncio.Lock()
-        self._cached: tuple[float, list[QueueDepth] | None] = (float("-inf"), None)
+        self._cached = Cached(self._probe, cache_seconds)
 
-    async def depths(self) -> list[QueueDepth] | None:
+    async def depths(self, *, fresh: bool = False) -> list[QueueDepth] | None:
         """Ready messages per queue, or None while the broker can't be reached."""
-        async with self._lock:
-            at, cached = self._cached
-            if time.monotonic() - at < self._cache_seconds:
-                return cached
-            result = await self._probe()
-            self._cached = (time.monotonic(), result)
-            return result
+        return await self._cached.get(fresh=fresh)
 
     async def _probe(self) -> list[QueueDepth] | None:
         try:

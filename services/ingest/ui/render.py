@@ -16,6 +16,7 @@ from services.ingest.models.common import MessageStatus
 from services.ingest.ui.keys import VISIT
 
 HERE = Path(__file__).parent
+LIVE_HEADER = "X-Hookline-Live"
 SECURITY_HEADERS = {
     # Everything the dashboard uses is served by ingest itself; no inline scripts.
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self';"
@@ -78,6 +79,11 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def is_live_refresh(request: web.Request) -> bool:
+    """The page's own script asking again after an event (static/live.js), not a visit."""
+    return request.headers.get(LIVE_HEADER) == "1"
 
 
 def see_other(location: str, notice: str | None = None, *, count: int | None = None) -> web.Response:

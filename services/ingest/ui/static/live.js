@@ -37,6 +37,7 @@
           else el.replaceWith(next);
         }
         document.body.dataset.refreshed = String(Date.now());
+        if (document.body.dataset.live === "error") show("on", "Live");
       }
     } catch (err) {
       show("error", "Live updates paused");
@@ -46,8 +47,24 @@
     }
   }
 
+  // At most one refresh a second however busy the installation is, plus one more
+  // after the last event: the server caches the overview's figures for two seconds.
+  const MIN_GAP_MS = 1000;
+  const SETTLE_MS = 2500;
+  let lastRefresh = 0;
+  let settle = null;
+
   function schedule() {
-    if (!timer) timer = setTimeout(() => { timer = null; refresh(); }, 300);
+    if (!timer) {
+      const wait = Math.max(300, lastRefresh + MIN_GAP_MS - Date.now());
+      timer = setTimeout(() => { timer = null; lastRefresh = Date.now(); refresh(); }, wait);
+    }
+  }
+
+  function onEvent() {
+    schedule();
+    clearTimeout(settle);
+    settle = setTimeout(schedule, SETTLE_MS);
   }
 
   const source = new EventSource("/ui/live");
@@ -56,7 +73,7 @@
   for (const kind of ["message", "attempt"]) {
     source.addEventListener(kind, (e) => {
       const event = JSON.parse(e.data);
-      if (regions().some((el) => wants(el, kind, event))) schedule();
+      if (regions().some((el) => wants(el, kind, event))) onEvent();
     });
   }
 })();
