@@ -71,13 +71,18 @@ def decide(*, attempt: int, outcome: AttemptOutcome, schedule: Sequence[float]) 
     return RetryIn(delay)
 
 
-def deferral(*, attempt: int, schedule: Sequence[float]) -> RetryIn | None:
+def deferral(*, attempt: int, schedule: Sequence[float], at_least: float = 0.0) -> RetryIn | None:
     """Where a task goes without a POST (circuit open): the tier that would follow this
-    attempt, or the longest tier for a last attempt. None when there are no tiers."""
+    attempt (the longest for a last attempt) — or a later tier when the circuit stays
+    open longer than that (``at_least`` seconds), since coming back sooner would only
+    mean being parked again. None when there are no tiers."""
     if not schedule:
         return None
-    index = min(max(attempt, 1), len(schedule)) - 1
-    return RetryIn(schedule[index])
+    delay = schedule[min(max(attempt, 1), len(schedule)) - 1]
+    if at_least > delay:
+        tiers = _tiers(schedule)
+        delay = next((t for t in tiers if t >= at_least), tiers[-1])
+    return RetryIn(delay)
 
 
 def shortest_tier(schedule: Sequence[float]) -> RetryIn | None:

@@ -59,6 +59,13 @@ class CircuitBreaker:
         if state is not None:
             state.probing = False
 
+    def remaining(self, endpoint_id: str) -> float:
+        """Seconds until the endpoint's circuit admits a probe (0 when it is closed)."""
+        state = self._states.get(endpoint_id)
+        if state is None or state.open_until is None:
+            return 0.0
+        return max(0.0, state.open_until - self._clock())
+
     def is_open(self, endpoint_id: str) -> bool:
         state = self._states.get(endpoint_id)
         return state is not None and state.open_until is not None

@@ -28,7 +28,7 @@ from services.dispatcher.attempt_log import (
 )
 from services.dispatcher.circuit import Admission, CircuitBreaker
 from services.dispatcher.endpoints import Endpoint, EndpointCache
-from services.dispatcher.gates import EndpointGates, Ticket
+from services.dispatcher.gates import EndpointGates
 from services.dispatcher.metrics import (
     ATTEMPT_DURATION,
     CIRCUIT_OPEN,
@@ -76,49 +76,60 @@ class DeliveryHandler:
         self._log, self._publisher = attempt_log, publisher
 
     async def handle(self, task: DeliveryTask, progress: Progress) -> None:
+        endpoint = await self._usable_endpoint(task)
+        if endpoint is None:
+            return
+        admission = self._breaker.admit(endpoint.id)
+        if admission is Admission.DEFER and await self._defer_for_circuit(task):
+            return
+        ticket = self._gates.ticket(endpoint.id)
+        probe_settled = False
+        try:
+            if ticket is None and await self._defer(task, shortest_tier(self._schedule), "backlog"):
+                return
+            async with ticket or nullcontext():
+                if endpoint.throttle_rate:
+                    await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
+                # Waiting may have taken a while: the endpoint and its circuit as they are now.
+                endpoint = await self._usable_endpoint(task)
+                if endpoint is None:
+                    return
+                if admission is Admission.SEND:
+                    admission = self._breaker.admit(endpoint.id)
+                    if admission is Admission.DEFER and await self._defer_for_circuit(task):
+                        return
+                progress.posting = True
+                result = await self._sender.send(endpoint, task)
+            ATTEMPT_DURATION.observe(result.duration)
+            self._breaker.record(
+                endpoint.id, succeeded=result.outcome.succeeded, probe=admission is Admission.PROBE
+            )
+            probe_settled = True
+            CIRCUIT_OPEN.set(self._breaker.open_count)
+            await self._carry_out(task, endpoint, result)
+        finally:
+            if admission is Admission.PROBE and not probe_settled:
+                self._breaker.abandon_probe(task.endpoint_id)
+
+    async def _usable_endpoint(self, task: DeliveryTask) -> Endpoint | None:
+        """The task's endpoint, or None after settling a task whose endpoint is gone or off."""
         endpoint = await self._cache.get(task.endpoint_id)
         if endpoint is None:
             SKIPPED.labels("endpoint_deleted").inc()
             log.info("endpoint no longer exists; task dropped")
-            return
-        if endpoint.disabled:
+        elif endpoint.disabled:
             SKIPPED.labels("endpoint_disabled").inc()
             await self._log.record(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)))
-            return
-        admission = self._breaker.admit(endpoint.id)
-        if admission is Admission.DEFER and await self._defer(
-            task, deferral(attempt=task.attempt, schedule=self._schedule), "circuit"
-        ):
-            return
-        ticket = self._gates.ticket(endpoint.id)
-        if ticket is None and await self._defer(task, shortest_tier(self._schedule), "backlog"):
-            if admission is Admission.PROBE:
-                self._breaker.abandon_probe(endpoint.id)
-            return
-        try:
-            result, endpoint = await self._attempt(task, endpoint, ticket, progress)
-        except BaseException:
-            if admission is Admission.PROBE:
-                self._breaker.abandon_probe(endpoint.id)
-            raise
-        self._breaker.record(
-            endpoint.id, succeeded=result.outcome.succeeded, probe=admission is Admission.PROBE
-        )
-        CIRCUIT_OPEN.set(self._breaker.open_count)
-        await self._carry_out(task, endpoint, result)
+            return None
+        return endpoint
 
-    async def _attempt(
-        self, task: DeliveryTask, endpoint: Endpoint, ticket: Ticket | None, progress: Progress
-    ) -> tuple[SendResult, Endpoint]:
-        async with ticket or nullcontext():
-            if endpoint.throttle_rate:
-                await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
-            # Waiting may have taken a while: use the endpoint as it is now.
-            endpoint = await self._cache.get(endpoint.id) or endpoint
-            progress.posting = True
-            result = await self._sender.send(endpoint, task)
-        ATTEMPT_DURATION.observe(result.duration)
-        return result, endpoint
+    async def _defer_for_circuit(self, task: DeliveryTask) -> bool:
+        where = deferral(
+            attempt=task.attempt,
+            schedule=self._schedule,
+            at_least=self._breaker.remaining(task.endpoint_id),
+        )
+        return await self._defer(task, where, "circuit")
 
     async def _defer(self, task: DeliveryTask, where: RetryIn | None, reason: str) -> bool:
         """Park the task in a tier without a POST or an attempt; False if there is no tier."""

@@ -68,13 +68,16 @@ def refusal_for_literal(host: str, allowed: Sequence[Network]) -> str | None:
 
 
 @asynccontextmanager
-async def delivery_session(settings: Settings, per_host: int) -> AsyncIterator[aiohttp.ClientSession]:
+async def delivery_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
     allowed = parse_networks(settings.allowed_target_cidrs)
     connector = aiohttp.TCPConnector(
         # Through a proxy aiohttp resolves only the proxy's own (often private) name.
         resolver=None if settings.egress_proxy else GuardedResolver(allowed),
-        limit=max(100, settings.dispatcher_prefetch),
-        limit_per_host=per_host,
+        # The prefetch window already bounds POSTs in flight, and per endpoint the
+        # dispatcher's gates do; a per-host cap would let one hanging endpoint starve
+        # every other endpoint on the same host (a shared receiver, a SaaS inbox).
+        limit=settings.dispatcher_prefetch,
+        limit_per_host=0,
         ttl_dns_cache=10,
         enable_cleanup_closed=True,
     )

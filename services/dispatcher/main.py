@@ -47,7 +47,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
     async with (
         create_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max) as pool,
-        delivery_session(settings, per_host=tuning.endpoint_concurrency) as session,
+        delivery_session(settings) as session,
     ):
         cache = EndpointCache(pool, settings.dsn(), refresh_seconds=tuning.endpoint_refresh_seconds)
         attempt_log = AttemptLog(

@@ -23,11 +23,12 @@ import structlog
 log = structlog.get_logger()
 
 _RESERVE = """
-INSERT INTO endpoint_throttle AS t (endpoint_id, next_slot)
-VALUES ($1, extract(epoch FROM clock_timestamp()) + $2::float8 / $3::float8)
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
+INSERT INTO endpoint_throttle AS e (endpoint_id, next_slot)
+SELECT $1, clock.now + $2::float8 / $3::float8 FROM clock
 ON CONFLICT (endpoint_id) DO UPDATE
-SET next_slot = greatest(t.next_slot, extract(epoch FROM clock_timestamp())) + $2::float8 / $3::float8
-RETURNING next_slot - $2::float8 / $3::float8 AS first_slot, extract(epoch FROM clock_timestamp()) AS db_now
+SET next_slot = greatest(e.next_slot, (SELECT now FROM clock)) + $2::float8 / $3::float8
+RETURNING e.next_slot - $2::float8 / $3::float8 AS first_slot, (SELECT now FROM clock) AS db_now
 """
 
 # A reserved slot this far in the past is dropped rather than used late (a burst).

@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 import pytest
 from aiohttp import web
+from svix.api import SvixAsync, SvixOptions
 
 from services.dispatcher.config import DispatcherTuning
 from services.dispatcher.main import create_app
@@ -209,6 +210,17 @@ async def make_world(
 @pytest.fixture
 async def world(settings: Settings, make_world) -> World:
     return await make_world(settings)
+
+
+@pytest.fixture
+async def svix_api(settings: Settings) -> AsyncIterator[SvixAsync]:
+    """Ingest running in this process, and the official SDK pointed at it."""
+    # Imported here: ingest is another service; only these tests need it running.
+    from tests.ingest.conftest import start_ingest
+
+    running, runner = await start_ingest(settings)
+    yield SvixAsync(settings.api_token, SvixOptions(server_url=running.url))
+    await runner.cleanup()
 
 
 @asynccontextmanager

@@ -83,6 +83,13 @@ def test_deferral_goes_to_the_tier_after_this_attempt_capped_at_the_longest():
     assert shortest_tier(SVIX) == RetryIn(5)
 
 
+def test_deferral_outlasts_the_rest_of_the_cooldown():
+    assert deferral(attempt=1, schedule=SVIX, at_least=3) == RetryIn(5)
+    assert deferral(attempt=1, schedule=SVIX, at_least=25) == RetryIn(300)
+    assert deferral(attempt=3, schedule=SVIX, at_least=25) == RetryIn(1800)
+    assert deferral(attempt=1, schedule=SVIX, at_least=10**6) == RetryIn(36000)
+
+
 def test_parse_retry_after_seconds_and_http_dates():
     now = 1_700_000_000.0
     assert parse_retry_after("120", now) == 120.0

@@ -31,6 +31,9 @@ def test_k_consecutive_failures_open_it_for_the_cooldown_then_one_probe():
         cb.record("ep", succeeded=False)
     assert cb.is_open("ep") and cb.open_count == 1
     assert cb.admit("ep") is Admission.DEFER
+    clock.now += 10
+    assert cb.remaining("ep") == 20 and cb.remaining("other") == 0
+    clock.now -= 10
     assert cb.admit("other") is Admission.SEND
     clock.now += 30
     assert cb.admit("ep") is Admission.PROBE
