@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import asyncpg
 import orjson
 import structlog
 from aiohttp import web
@@ -74,9 +75,7 @@ class Unprocessable(ApiError):
         self.errors = list(errors)
 
     @classmethod
-    def single(
-        cls, loc: Iterable[str | int], msg: str, type_: str = "value_error"
-    ) -> Unprocessable:
+    def single(cls, loc: Iterable[str | int], msg: str, type_: str = "value_error") -> Unprocessable:
         return cls([{"loc": list(loc), "msg": msg, "type": type_}])
 
     @classmethod
@@ -95,9 +94,7 @@ class Unprocessable(ApiError):
 
 
 def error_response(error: ApiError) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(error.body()), status=error.status, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(error.body()), status=error.status, content_type="application/json")
 
 
 _HTTP_CODES = {
@@ -105,6 +102,17 @@ _HTTP_CODES = {
     405: ("method_not_allowed", "Method not allowed"),
     413: ("payload_too_large", "Request body is too large"),
 }
+
+
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown during a restart
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 @web.middleware
@@ -119,6 +127,12 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
             raise
         code, detail = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
         return error_response(ApiError(detail, code=code, status=exc.status))
+    except _UNAVAILABLE as exc:
+        # The database is away (restart, failover): a retryable 503, not a bug's 500.
+        log.warning("dependency unavailable", path=request.path, error=repr(exc))
+        response = error_response(ServiceUnavailable("The database is unavailable; retry shortly"))
+        response.headers["Retry-After"] = "1"
+        return response
     except Exception:
         log.exception("unhandled error", path=request.path, method=request.method)
         return error_response(ApiError("Internal server error", code="internal_error", status=500))
