@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # `make up` lets the dispatcher deliver to loopback receivers; prod refuses private ranges.
 HOOKLINE_ALLOWED_TARGET_CIDRS ?= 127.0.0.0/8
 
-.PHONY: help venv services migrate up test test-tools lint fmt
+.PHONY: help venv services migrate up test test-tools lint fmt bench
 
 help:
 	@echo "make up        install what is missing, migrate, run ingest + dispatcher + verifier"
@@ -27,6 +27,7 @@ help:
 	@echo "make venv      create .venv and install hookline[dev] (only when pyproject.toml changed)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make fmt       ruff format + ruff check --fix"
+	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min)"
 
 venv: $(VENV_STAMP)
 
@@ -80,3 +81,8 @@ lint: venv
 fmt: venv
 	"$(VENV)/bin/ruff" format .
 	"$(VENV)/bin/ruff" check --fix .
+
+# Throughput and latency beside this machine's own ceilings (about 5 minutes on 2 cores);
+# prints a markdown table and writes bench/results/latest.json.
+bench: venv services
+	"$(VENV_PY)" -m bench.run

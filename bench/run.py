@@ -77,11 +77,11 @@ async def measure_ingest(results: dict, notes: list[str], receiver_url: str, log
                 session, "POST", "/api/v1/app", {"name": "bench-ingest", "uid": f"bench-{prefix}"}
             )
             await api(session, "POST", f"/api/v1/app/{app['id']}/endpoint", {"url": receiver_url})
-            rate, how = http_ingest_rate(base, app["id"], BENCH_TOKEN, seconds=10)
+            rate, how = http_ingest_rate(base, app["id"], BENCH_TOKEN, seconds=8)
             results["ingest_http"] = rate
             notes.append(f"HTTP ingest load: {how}; 1 KiB payloads, 1 endpoint, commit + confirm per message")
 
-            total = 20_000
+            total = 10_000
             publish = asyncio.create_task(
                 publish_ingest_events(AMQP_URL, Topology(prefix).ingest_exchange, app["uid"], total)
             )
@@ -99,7 +99,7 @@ async def measure_ingest(results: dict, notes: list[str], receiver_url: str, log
 
 
 async def measure_delivery(results: dict, notes: list[str], receiver, logdir: Path) -> None:  # type: ignore[no-untyped-def]
-    messages, endpoints = 300, 100  # 30,000 deliveries of 1 KiB to 100 endpoints
+    messages, endpoints = 200, 100  # 20,000 deliveries of 1 KiB to 100 endpoints
     rate, rss = await delivery.delivery_rate(
         logdir, receiver.ok_url, workers=1, messages=messages, endpoints=endpoints
     )
@@ -137,10 +137,10 @@ async def main() -> None:
     receiver = start_receiver()
     notes.append(f"receiver: {receiver.kind}")
     try:
-        results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=30_000)
-        publish, consume = await ceilings.amqp_rates(AMQP_URL, total=20_000)
+        results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=20_000)
+        publish, consume = await ceilings.amqp_rates(AMQP_URL, total=10_000)
         results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
-        results["ceiling_loop"] = await ceilings.minimal_loop_rate(AMQP_URL, receiver.ok_url, total=15_000)
+        results["ceiling_loop"] = await ceilings.minimal_loop_rate(AMQP_URL, receiver.ok_url, total=10_000)
         await measure_ingest(results, notes, receiver.ok_url, logdir)
         await measure_delivery(results, notes, receiver, logdir)
     finally:
