@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.chaos.ports import free_port
 from scripts.chaos.stack import PrivateStack
@@ -97,6 +98,10 @@ class Hookline:
 
     # --- audits -----------------------------------------------------------------------
 
+    async def responses_served(self) -> tuple[int, int]:
+        """(all, 5xx) responses ingest counted since it started."""
+        return await served(self.ingest.url)
+
     async def destination_states(self, app_id: str) -> dict[str, int]:
         """How many of the application's destinations are in each state."""
         names = {0: "success", 1: "pending", 2: "fail", 3: "sending"}
@@ -130,3 +135,16 @@ class Hookline:
             if (not states.get("pending") and not states.get("sending")) or loop.time() > deadline:
                 return states
             await asyncio.sleep(0.5)
+
+
+async def served(base_url: str) -> tuple[int, int]:
+    """(all responses, 5xx responses) counted in a service's ``/metrics`` histograms."""
+    async with aiohttp.ClientSession() as http, http.get(base_url + "/metrics") as response:
+        text = await response.text()
+    total = errors = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith("_count") and "status" in sample.labels:
+                total += sample.value
+                errors += sample.value if sample.labels["status"].startswith("5") else 0
+    return int(total), int(errors)

@@ -20,3 +20,9 @@ RETRY_TOTAL_SECONDS = 14.0
 
 # AMQP ingest abuse: malformed messages published in one go.
 MALFORMED_AMQP_MESSAGES = 1000
+
+# Schemathesis: test cases per API operation, and whether its stateful phase (chains
+# of create/read/update/delete following the document's links) runs too.
+FULL_SIZE = MESSAGES > DEFAULT_MESSAGES
+SCHEMA_EXAMPLES = 50 if FULL_SIZE else 10
+SCHEMA_PHASES = "examples,coverage,fuzzing" + (",stateful" if FULL_SIZE else "")
