@@ -71,7 +71,7 @@ async def _gauge_is(gauge, value: float) -> bool:
 
 
 async def test_an_endpoint_failing_for_disable_after_is_disabled(
-    make_settings, make_world, receiver, db_pool
+    make_settings, make_world, receiver, db_pool, svix_api
 ):
     # Given HOOKLINE_DISABLE_AFTER=1.5s and an endpoint that always fails
     settings = make_settings(disable_after="1.5s")
@@ -99,6 +99,7 @@ async def test_an_endpoint_failing_for_disable_after_is_disabled(
     assert row["disabled_reason"].startswith("no successful delivery since ")
     assert [e for e in logs if e["event"] == "endpoint disabled automatically" and e["endpoint_id"] == ep.id]
     assert len(receiver.at("/broken")) == 3
+    assert (await svix_api.endpoint.get(world.app_id, ep.id)).disabled is True
 
 
 async def _status_is(world, msg_id: str, endpoint_id: str, status: int) -> bool:
