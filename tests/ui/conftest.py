@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -55,8 +56,9 @@ async def ingest(settings) -> AsyncIterator[RunningIngest]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
+@asynccontextmanager
+async def open_page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
+    """A page in a fresh browser context (no cookies) on this ingest."""
     context = await browser.new_context(base_url=ingest.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
@@ -66,10 +68,18 @@ async def page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
     page.on(
         "console", lambda m: problems.append(m.text) if m.type == "error" and _is_problem(m.text) else None
     )
-    yield page
-    # Close first: an open event stream would hold ingest's shutdown.
-    await context.close()
+    try:
+        yield page
+    finally:
+        # Close first: an open event stream would hold ingest's shutdown.
+        await context.close()
     assert not problems, f"the browser reported errors: {problems}"
+
+
+@pytest.fixture
+async def page(browser: Browser, ingest: RunningIngest) -> AsyncIterator[Page]:
+    async with open_page(browser, ingest) as page:
+        yield page
 
 
 def _is_problem(text: str) -> bool:

@@ -25,8 +25,10 @@ from services.ingest.ui import (
     overview,
 )
 from services.ingest.ui.cached import Cached
+from services.ingest.ui.circuits import CircuitReport
+from services.ingest.ui.config import DashboardSettings
 from services.ingest.ui.guard import page
-from services.ingest.ui.keys import FIGURES, LIVE, QUEUES, SIGNER
+from services.ingest.ui.keys import CIRCUITS, FIGURES, LIVE, QUEUES, SIGNER
 from services.ingest.ui.live import LiveFeed, stream
 from services.ingest.ui.overview import overview_figures
 from services.ingest.ui.queues import QueueProbe
@@ -51,16 +53,25 @@ async def unknown_page(request: web.Request) -> web.Response:
     return not_found(request, "This page")
 
 
-async def _resources(app: web.Application) -> AsyncIterator[None]:
-    """Runs after ingest's own resources (the pool) are open, and closes before them."""
-    settings = app[SETTINGS]
-    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
-    app[QUEUES] = QueueProbe(str(settings.amqp_url), topology)
-    app[LIVE] = LiveFeed(app[POOL])
-    app[FIGURES] = Cached(lambda: overview_figures(app[POOL]), seconds=2.0)
-    yield
-    await app[LIVE].close()
-    await app[QUEUES].close()
+def _resources(dashboard: DashboardSettings):  # type: ignore[no-untyped-def]
+    async def open_and_close(app: web.Application) -> AsyncIterator[None]:
+        """Runs after ingest's own resources (the pool) are open, and closes before them."""
+        settings, pool = app[SETTINGS], app[POOL]
+        cache = dashboard.figures_cache_seconds
+        topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+        metrics_url = (
+            dashboard.dispatcher_metrics_url or f"http://127.0.0.1:{settings.dispatcher_port}/metrics"
+        )
+        app[QUEUES] = QueueProbe(str(settings.amqp_url), topology, cache_seconds=cache)
+        app[CIRCUITS] = CircuitReport(metrics_url, cache_seconds=cache)
+        app[FIGURES] = Cached(lambda: overview_figures(pool), cache)
+        app[LIVE] = LiveFeed(pool)
+        yield
+        await app[LIVE].close()
+        await app[CIRCUITS].close()
+        await app[QUEUES].close()
+
+    return open_and_close
 
 
 async def _end_live_streams(app: web.Application) -> None:
@@ -68,7 +79,7 @@ async def _end_live_streams(app: web.Application) -> None:
         await app[LIVE].close()
 
 
-def install_ui(app: web.Application) -> None:
+def install_ui(app: web.Application, dashboard: DashboardSettings | None = None) -> None:
     app[SIGNER] = SessionSigner(app[SETTINGS].api_token)
     setup_templates(app)
     # endpoint_edit first: its ".../endpoints/new" must win over ".../endpoints/{endpoint_id}".
@@ -78,6 +89,6 @@ def install_ui(app: web.Application) -> None:
     app.router.add_get("/ui/live", live, name="ui.live")
     app.router.add_static("/ui/static", STATIC, name="ui.static")
     app.router.add_get("/ui/{tail:.*}", unknown_page)
-    app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_resources(dashboard or DashboardSettings()))
     # Open event streams would hold a graceful shutdown for its whole timeout.
     app.on_shutdown.append(_end_live_streams)

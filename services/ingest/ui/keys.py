@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from services.ingest.ui.cached import Cached
+from services.ingest.ui.circuits import CircuitReport
 from services.ingest.ui.live import LiveFeed
 from services.ingest.ui.queues import QueueProbe
 from services.ingest.ui.session import Session, SessionSigner
@@ -16,6 +17,7 @@ from services.ingest.ui.session import Session, SessionSigner
 SIGNER = web.AppKey("ui_signer", SessionSigner)
 QUEUES = web.AppKey("ui_queues", QueueProbe)
 LIVE = web.AppKey("ui_live", LiveFeed)
+CIRCUITS = web.AppKey("ui_circuits", CircuitReport)
 FIGURES = web.AppKey("ui_overview_figures", Cached)  # the overview's numbers, shared by its viewers
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from services.ingest.ui.chart import build_chart
 from services.ingest.ui.guard import page
 from services.ingest.ui.health import failing_endpoints
-from services.ingest.ui.keys import FIGURES, QUEUES
+from services.ingest.ui.keys import CIRCUITS, FIGURES, QUEUES
 from services.ingest.ui.overview_data import deliveries_per_minute, waiting
 from services.ingest.ui.render import is_live_refresh, render, see_other
 
@@ -38,5 +38,7 @@ async def overview(request: web.Request) -> web.Response:
         "nav": "overview",
         **await request.app[FIGURES].get(fresh=fresh),
         "queues": await request.app[QUEUES].depths(fresh=fresh),
+        "open_circuits": await request.app[CIRCUITS].open_circuits(fresh=fresh),
+        "circuits_url": request.app[CIRCUITS].url,
     }
     return render(request, "overview.html", context)

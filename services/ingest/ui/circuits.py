@@ -1,0 +1,52 @@
+"""Open circuits, as the dispatcher reports them.
+
+The circuit breaker lives in each dispatcher process's memory (``services/dispatcher/
+circuit.py``); what it shows outside is the gauge ``hookline_circuit_open_endpoints`` on
+the dispatcher's ``/metrics``: how many endpoints, not which ones. The overview shows
+that number, or says it can't be read.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import structlog
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.ingest.ui.cached import Cached
+
+log = structlog.get_logger()
+GAUGE = "hookline_circuit_open_endpoints"
+
+
+def open_circuits_in(metrics_text: str) -> int | None:
+    """The gauge's value (summed over labelled series), or None when it is absent."""
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == GAUGE:
+            return int(sum(sample.value for sample in family.samples))
+    return None
+
+
+class CircuitReport:
+    def __init__(self, metrics_url: str, *, cache_seconds: float) -> None:
+        self.url = metrics_url
+        self._session: aiohttp.ClientSession | None = None
+        self._cached = Cached(self._read, cache_seconds)
+
+    async def open_circuits(self, *, fresh: bool = False) -> int | None:
+        """Endpoints with an open circuit, or None while the dispatcher can't be asked."""
+        return await self._cached.get(fresh=fresh)
+
+    async def _read(self) -> int | None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.5))
+        try:
+            async with self._session.get(self.url) as response:
+                response.raise_for_status()
+                return open_circuits_in(await response.text())
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.info("dispatcher metrics unavailable", url=self.url, error=repr(exc))
+            return None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
