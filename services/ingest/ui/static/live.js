@@ -26,7 +26,12 @@
     busy = true;
     try {
       const response = await fetch(location.href, { credentials: "same-origin", headers: { "X-Hookline-Live": "1" } });
-      if (response.ok && !response.redirected) {
+      if (response.redirected) {  // the session ended: the page answered with the login form
+        source.close();
+        show("ended", "Logged out: reload to log in again");
+        return;
+      }
+      if (response.ok) {
         const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
         for (const el of regions()) {
           const next = fresh.getElementById(el.id);
