@@ -4,7 +4,9 @@ Pages listen on ``/ui/live`` (server-sent events). The poller runs only while so
 listens, reads new messages and attempts once a second, and sends each page a short
 event; the page then fetches its own live regions again, so filters stay server-side.
 Ids are time-sortable, but rows commit out of order (attempts are written in batches),
-so the poller looks back over a window and remembers what it already announced.
+so the poller looks back over a window and remembers what it already announced. On a
+busy installation it reads only the newest rows of the window and, past a handful of
+new rows, sends one ``burst`` that every live page takes, instead of a hint per row.
 """
 
 from __future__ import annotations
@@ -25,23 +27,24 @@ from shared.ids import boundary_id
 log = structlog.get_logger()
 
 _NEW_ROWS = """
-SELECT 'message' AS kind, id, id AS msg_id, app_id, NULL AS endpoint_id, NULL::smallint AS status
-FROM message WHERE id > $1
+(SELECT 'message' AS kind, id, id AS msg_id, app_id, NULL AS endpoint_id
+ FROM message WHERE id > $1 ORDER BY id DESC LIMIT $3)
 UNION ALL
-SELECT 'attempt', id, msg_id, app_id, endpoint_id, status FROM message_attempt WHERE id > $2
-LIMIT 1000
+(SELECT 'attempt', id, msg_id, app_id, endpoint_id
+ FROM message_attempt WHERE id > $2 ORDER BY id DESC LIMIT $3)
 """
+_ROWS_PER_POLL = 500  # of each kind: the newest of the window
+_BURST = 50  # more new rows than this in one poll: one event for every page
 _KEEPALIVE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
 class LiveEvent:
-    kind: str  # "message" or "attempt"
-    id: str
-    msg_id: str
-    app_id: str
-    endpoint_id: str | None
-    status: int | None
+    kind: str  # "message", "attempt" or "burst" (many of both: every live page refreshes)
+    id: str | None = None
+    msg_id: str | None = None
+    app_id: str | None = None
+    endpoint_id: str | None = None
 
     def sse(self) -> bytes:
         data = orjson.dumps(
@@ -51,7 +54,7 @@ class LiveEvent:
 
 
 class LiveFeed:
-    def __init__(self, pool: asyncpg.Pool, *, interval: float = 1.0, window: float = 30.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, interval: float = 1.0, window: float = 15.0) -> None:
         self._pool = pool
         self._interval = interval
         self._window = window
@@ -89,14 +92,17 @@ class LiveFeed:
     async def _poll(self, *, announce: bool) -> None:
         now = time.time()
         since = now - self._window
-        rows = await self._pool.fetch(_NEW_ROWS, boundary_id("msg", since), boundary_id("atmpt", since))
+        rows = await self._pool.fetch(
+            _NEW_ROWS, boundary_id("msg", since), boundary_id("atmpt", since), _ROWS_PER_POLL
+        )
         self._seen = {key: at for key, at in self._seen.items() if at > since}
-        for row in rows:
-            if row["id"] in self._seen:
-                continue
-            self._seen[row["id"]] = now
-            if announce:
-                self._announce(LiveEvent(**dict(row)))
+        news = [LiveEvent(**dict(row)) for row in rows if row["id"] not in self._seen]
+        for event in news:
+            self._seen[str(event.id)] = now
+        if not announce:
+            return
+        for event in news if len(news) <= _BURST else [LiveEvent("burst")]:
+            self._announce(event)
 
     def _announce(self, event: LiveEvent | None) -> None:
         for queue in self._subscribers:

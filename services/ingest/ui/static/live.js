@@ -14,8 +14,9 @@
   };
   const scopes = [["liveApp", "app"], ["liveMsg", "msg"], ["liveEndpoint", "endpoint"]];
   const wants = (el, kind, event) =>
-    el.dataset.live.split(" ").includes(kind) &&
-    scopes.every(([attr, field]) => !el.dataset[attr] || el.dataset[attr] === event[field]);
+    kind === "burst" ||
+    (el.dataset.live.split(" ").includes(kind) &&
+      scopes.every(([attr, field]) => !el.dataset[attr] || el.dataset[attr] === event[field]));
 
   let timer = null;
   let busy = false;
@@ -75,7 +76,7 @@
   const source = new EventSource("/ui/live");
   source.onopen = () => show("on", "Live");
   source.onerror = () => show("reconnecting", "Reconnecting…");
-  for (const kind of ["message", "attempt"]) {
+  for (const kind of ["message", "attempt", "burst"]) {
     source.addEventListener(kind, (e) => {
       const event = JSON.parse(e.data);
       if (regions().some((el) => wants(el, kind, event))) onEvent();
