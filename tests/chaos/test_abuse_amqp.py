@@ -93,9 +93,9 @@ async def test_malformed_amqp_ingest_messages_all_land_in_the_rejected_queue(hoo
 
 
 @pytest.mark.xfail(
-    reason="services/ingest/amqp_ingest.py requeues any asyncpg.PostgresError, data errors included:"
-    " a message whose commit always fails loops forever and, once a prefetch window of them"
-    " arrives, wedges the consumer (reported; see docs/chaos.md)",
+    reason="services/ingest/amqp_ingest.py treats every asyncpg.PostgresError as transient: an event"
+    " whose commit fails on its own data (here a NUL character) is requeued forever, never rejected"
+    " (reported; see docs/chaos.md)",
     strict=False,
 )
 async def test_amqp_event_whose_commit_fails_on_its_data_is_rejected_not_requeued_forever(hookline, row):
