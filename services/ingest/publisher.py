@@ -35,11 +35,12 @@ class DeliveryPublisher:
     async def queue_depths(self) -> dict[str, int]:
         """Messages waiting in each of Hookline's queues (a passive declare per queue)."""
         assert self._exchange is not None
-        channel = self._exchange.channel
+        # On the raw channel: aio-pika's robust channel answers a passive declare from its cache.
+        channel = await self._exchange.channel.get_underlay_channel()
         depths = {}
         for name in self._topology.queues():
-            queue = await channel.declare_queue(name, passive=True)
-            depths[name] = queue.declaration_result.message_count or 0
+            result = await channel.queue_declare(name, passive=True)
+            depths[name] = result.message_count or 0
         return depths
 
     @property

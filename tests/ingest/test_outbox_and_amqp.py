@@ -115,3 +115,19 @@ async def test_many_malformed_messages_leave_the_consumer_alive(ingest, svix, am
     rejected = await channel.declare_queue(ingest.topology.rejected_queue, passive=True)
     assert rejected.declaration_result.message_count == 200
     await channel.close()
+
+
+async def test_metrics_report_live_queue_depths(ingest, svix, amqp_connection):
+    import aiohttp
+
+    app = await svix.application.create(ApplicationIn(name="Depths"))
+    await svix.endpoint.create(app.id, EndpointIn(url="http://127.0.0.1:9/"))
+    for i in range(3):
+        await svix.message.create(app.id, MessageIn(event_type="a.b", payload={"i": i}))
+    dispatch = ingest.topology.dispatch_queue
+    async with aiohttp.ClientSession() as http, http.get(f"{ingest.url}/metrics") as r:
+        text = await r.text()
+    line = next(
+        x for x in text.splitlines() if x.startswith(f'hookline_queue_messages{{queue="{dispatch}"}}')
+    )
+    assert float(line.split()[-1]) == 3
