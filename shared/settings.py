@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     outbox_grace_seconds: float = 10.0
     outbox_poll_seconds: float = 2.0
     idempotency_ttl_hours: int = 24
-    ingest_prefetch: int = 64
+    ingest_prefetch: int = 256
 
     retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [parse_duration(p) for p in DEFAULT_RETRY_SCHEDULE.split(",")]
@@ -108,9 +108,7 @@ class Settings(BaseSettings):
             problems.append("HOOKLINE_API_TOKEN must be set to a random value of 24+ characters")
         if self.amqp_url.password in (None, "guest"):
             problems.append("HOOKLINE_AMQP_URL must not use the default guest credentials")
-        if any(
-            ipaddress.ip_network(c, strict=False).is_loopback for c in self.allowed_target_cidrs
-        ):
+        if any(ipaddress.ip_network(c, strict=False).is_loopback for c in self.allowed_target_cidrs):
             problems.append("HOOKLINE_ALLOWED_TARGET_CIDRS must not allow loopback in prod")
         if problems:
             raise ValueError("refusing to start with HOOKLINE_ENV=prod: " + "; ".join(problems))
