@@ -75,6 +75,8 @@ SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[
 -- a message or endpoint deleted meanwhile has no attempts to keep
 WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
   AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = u.endpoint_id)
+-- a batch whose commit was cut off after it succeeded is written again at shutdown
+ON CONFLICT (id) DO NOTHING
 """
 
 _UPDATE_DESTINATIONS = """
@@ -145,6 +147,7 @@ class AttemptLog:
         self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
+        self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
         self.healthy = True
 
     async def record(self, entry: Entry) -> None:
@@ -167,6 +170,10 @@ class AttemptLog:
 
     async def flush(self, *, attempts: int | None = None) -> None:
         """Commit what is pending, retrying until it succeeds (or ``attempts`` run out)."""
+        async with self._flushing:
+            await self._flush(attempts)
+
+    async def _flush(self, attempts: int | None) -> None:
         delay, tries = 0.1, 0
         while self._pending:
             batch = self._pending[: self._flush_rows]

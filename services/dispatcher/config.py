@@ -18,7 +18,7 @@ class DispatcherTuning(BaseSettings):
     # Tasks of one endpoint waiting in one process beyond the in-flight ones. Past this
     # they go to the shortest retry tier (no attempt counted), so one slow endpoint
     # can never hold all of the prefetch window.
-    endpoint_backlog: int = Field(48, ge=0)
+    endpoint_backlog: int = Field(16, ge=0)
     # Consecutive failures that open an endpoint's circuit, and how long it stays open.
     circuit_failures: int = Field(10, ge=1)
     circuit_cooldown: float = Field(30.0, gt=0)

@@ -71,42 +71,46 @@ class TaskConsumer:
             INFLIGHT.dec()
 
     async def _settle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
+        """The one place a message is acked or requeued."""
+        try:
+            await self._handle(message, progress)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery not settled; requeueing")
+            await asyncio.sleep(_REQUEUE_PAUSE)
+            with suppress(Exception):  # a closed channel requeues it anyway
+                await message.nack(requeue=True)
+            return
+        try:
+            await message.ack()
+        except Exception as exc:  # channel gone: the broker redelivers it (a duplicate)
+            log.warning("ack failed; the task will be delivered again", error=repr(exc))
+
+    async def _handle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
         try:
             task = DeliveryTask.from_amqp(message)
         except MalformedTask as exc:
             SKIPPED.labels("malformed").inc()
             log.warning("not a delivery task; dead-lettered", error=str(exc))
+            progress.acting = True
             await self._publisher.dead(aio_pika.Message(message.body, headers=message.headers), str(exc))
-            await message.ack()
             return
         with structlog.contextvars.bound_contextvars(
             app_id=task.app_id, msg_id=task.msg_id, endpoint_id=task.endpoint_id, attempt=task.attempt
         ):
-            try:
-                await self._handler.handle(task, progress)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery not settled; requeueing")
-                await asyncio.sleep(_REQUEUE_PAUSE)
-                with suppress(Exception):  # a closed channel requeues it anyway
-                    await message.nack(requeue=True)
-                return
-            try:
-                await message.ack()
-            except Exception as exc:  # channel gone: the broker redelivers it (a duplicate)
-                log.warning("ack failed; the task will be delivered again", error=repr(exc))
+            await self._handler.handle(task, progress)
 
     async def drain(self, bound: float) -> None:
         self.draining = True
         if self._queue is not None and self._tag is not None:
             with suppress(Exception):
                 await self._queue.cancel(self._tag)
-        waiting = [t for t, p in self._tasks.items() if not p.posting]
+        waiting = [t for t, p in self._tasks.items() if not p.acting]
         for task in waiting:
             task.cancel()
-        posting = [t for t in self._tasks if t not in waiting]
-        finished, unfinished = await asyncio.wait(posting, timeout=bound) if posting else (set(), set())
+        acting = [t for t in self._tasks if t not in waiting]
+        finished, unfinished = await asyncio.wait(acting, timeout=bound) if acting else (set(), set())
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*waiting, *unfinished, return_exceptions=True)

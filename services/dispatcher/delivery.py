@@ -51,10 +51,10 @@ log = structlog.get_logger()
 
 @dataclass(slots=True)
 class Progress:
-    """Set by the handler when the POST starts: before that, a drain may drop the task
-    (it returns to the queue); after it, the drain lets the task finish."""
+    """Set once handling has effects — a POST, a published copy: before that a drain may
+    drop the task (it returns to the queue unsent); after it, the drain lets it finish."""
 
-    posting: bool = False
+    acting: bool = False
 
 
 class DeliveryHandler:
@@ -69,8 +69,14 @@ class DeliveryHandler:
         sender: Sender,
         attempt_log: AttemptLog,
         publisher: TaskPublisher,
+        stall_after: float,
+        stalled_parking: float,
     ) -> None:
         self._schedule = tuple(schedule)
+        # A full endpoint whose slots have not turned over for ``stall_after`` seconds is
+        # stalled: its overflow waits at least ``stalled_parking`` (its requests time out,
+        # its circuit opens and cools down) rather than cycling through the shortest tier.
+        self._stall_after, self._stalled_parking = stall_after, stalled_parking
         self._cache, self._gates, self._breaker = cache, gates, breaker
         self._throttle, self._sender = throttle, sender
         self._log, self._publisher = attempt_log, publisher
@@ -80,12 +86,12 @@ class DeliveryHandler:
         if endpoint is None:
             return
         admission = self._breaker.admit(endpoint.id)
-        if admission is Admission.DEFER and await self._defer_for_circuit(task):
+        if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
             return
         ticket = self._gates.ticket(endpoint.id)
         probe_settled = False
         try:
-            if ticket is None and await self._defer(task, shortest_tier(self._schedule), "backlog"):
+            if ticket is None and await self._defer(task, self._overflow_tier(task), "backlog", progress):
                 return
             async with ticket or nullcontext():
                 if endpoint.throttle_rate:
@@ -96,9 +102,9 @@ class DeliveryHandler:
                     return
                 if admission is Admission.SEND:
                     admission = self._breaker.admit(endpoint.id)
-                    if admission is Admission.DEFER and await self._defer_for_circuit(task):
+                    if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
                         return
-                progress.posting = True
+                progress.acting = True
                 result = await self._sender.send(endpoint, task)
             ATTEMPT_DURATION.observe(result.duration)
             self._breaker.record(
@@ -123,18 +129,26 @@ class DeliveryHandler:
             return None
         return endpoint
 
-    async def _defer_for_circuit(self, task: DeliveryTask) -> bool:
+    def _overflow_tier(self, task: DeliveryTask) -> RetryIn | None:
+        if self._gates.stalled_for(task.endpoint_id) < self._stall_after:
+            return shortest_tier(self._schedule)
+        return deferral(attempt=task.attempt, schedule=self._schedule, at_least=self._stalled_parking)
+
+    async def _defer_for_circuit(self, task: DeliveryTask, progress: Progress) -> bool:
         where = deferral(
             attempt=task.attempt,
             schedule=self._schedule,
             at_least=self._breaker.remaining(task.endpoint_id),
         )
-        return await self._defer(task, where, "circuit")
+        return await self._defer(task, where, "circuit", progress)
 
-    async def _defer(self, task: DeliveryTask, where: RetryIn | None, reason: str) -> bool:
+    async def _defer(
+        self, task: DeliveryTask, where: RetryIn | None, reason: str, progress: Progress
+    ) -> bool:
         """Park the task in a tier without a POST or an attempt; False if there is no tier."""
         if where is None:
             return False
+        progress.acting = True
         update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
         await asyncio.gather(self._publisher.retry(task, where.delay), self._log.record(Entry(update)))
         DEFERRED.labels(reason).inc()

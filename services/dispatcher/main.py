@@ -71,6 +71,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             ),
             attempt_log=attempt_log,
             publisher=publisher,
+            stall_after=min(settings.connect_timeout, settings.delivery_timeout / 2),
+            stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
         )
         consumer = TaskConsumer(topology, handler, publisher, prefetch=settings.dispatcher_prefetch)
 

@@ -5,8 +5,9 @@ a dispatcher process each) at the same time; in one of them every message also g
 to a sixth endpoint that hangs past the delivery timeout. The healthy endpoints'
 delivery rate beside the hanging one must be at least 80 % of their rate without it:
 a ratio measured here, not a time. Both runs share the machine at the same moments,
-so the other load on a small CI box weighs on both alike; what the hanging endpoint
-costs its own dispatcher (held connections, parked tasks) shows in the ratio.
+so the other load on a small CI box weighs on both alike, and the rates compare the
+deliveries each made while both were running; what the hanging endpoint costs its
+own dispatcher (held prefetch slots and connections, parked tasks) shows in the ratio.
 
 The retry schedule and circuit cool-down are the production defaults; only the
 delivery timeout is shortened, so that the circuit opens within the run.
@@ -42,10 +43,11 @@ async def prepare(world, receiver, run: str, *, with_hanging: bool) -> set[str]:
     return {f"/{run}/ok-{n}" for n in range(HEALTHY)}
 
 
-def rate(receiver, paths: set[str]) -> float:
-    """Healthy deliveries per second, from the first one received to the last."""
-    times = [r.at for r in receiver.received if r.path in paths]
-    return len(times) / (max(times) - min(times))
+def overlap_counts(receiver, runs: list[set[str]]) -> list[int]:
+    """Healthy deliveries of each run while all runs were delivering."""
+    times = [[r.at for r in receiver.received if r.path in paths] for paths in runs]
+    start, end = max(min(t) for t in times), min(max(t) for t in times)
+    return [sum(1 for at in t if start <= at <= end) for t in times]
 
 
 async def test_a_hanging_endpoint_does_not_slow_the_healthy_ones(make_settings, make_world, receiver):
@@ -69,10 +71,10 @@ async def test_a_hanging_endpoint_does_not_slow_the_healthy_ones(make_settings, 
     for path in every_path:
         assert len({r.headers["webhook-id"] for r in receiver.at(path)}) == MESSAGES, path
 
-    baseline, degraded = rate(receiver, paths["alone"]), rate(receiver, paths["mixed"])
+    baseline, degraded = overlap_counts(receiver, [paths["alone"], paths["mixed"]])
     ratio = degraded / baseline
     print(
-        f"\nhealthy deliveries/s: {baseline:.0f} alone, {degraded:.0f} beside a hanging endpoint"
-        f" (run side by side); ratio {ratio:.2f}"
+        f"\nhealthy deliveries while both ran: {baseline} alone, {degraded} beside a hanging"
+        f" endpoint; rate ratio {ratio:.2f}"
     )
     assert ratio >= 0.8
