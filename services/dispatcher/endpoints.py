@@ -26,6 +26,9 @@ from shared.signing import InvalidSecret, decode_secret
 log = structlog.get_logger()
 
 CHANNEL = "hookline_endpoint"
+# An endpoint unused for this many refresh periods leaves the cache (memory stays
+# proportional to the endpoints in traffic, and so does the refresh query).
+_IDLE_REFRESHES = 10
 _SELECT = (
     "SELECT id, app_id, url, disabled, headers, secret, old_secrets, throttle_rate, failing_since"
     " FROM endpoint WHERE id = ANY($1::text[])"
@@ -83,6 +86,7 @@ class EndpointCache:
     def __init__(self, pool: asyncpg.Pool, dsn: str, *, refresh_seconds: float) -> None:
         self._pool, self._dsn, self._refresh = pool, dsn, refresh_seconds
         self._entries: dict[str, Endpoint | None] = {}
+        self._last_used: dict[str, float] = {}
         self._loading: dict[str, asyncio.Future[Endpoint | None]] = {}
         # Bumped on every invalidation: a read that overlapped one is not cached.
         self._generation = 0
@@ -90,6 +94,7 @@ class EndpointCache:
 
     async def get(self, endpoint_id: str) -> Endpoint | None:
         """The endpoint as it is now, or None when it no longer exists."""
+        self._last_used[endpoint_id] = time.monotonic()
         try:
             return self._entries[endpoint_id]
         except KeyError:
@@ -125,7 +130,11 @@ class EndpointCache:
             self._entries.pop(endpoint_id, None)
 
     async def refresh(self) -> None:
-        """Re-read every cached endpoint in one query."""
+        """Forget endpoints no task needed lately; re-read the others in one query."""
+        idle_since = time.monotonic() - _IDLE_REFRESHES * self._refresh
+        for endpoint_id in [i for i, used in self._last_used.items() if used < idle_since]:
+            self._entries.pop(endpoint_id, None)
+            del self._last_used[endpoint_id]
         ids = list(self._entries)
         if not ids:
             return

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import standardwebhooks
 import svix
 
+from services.dispatcher.config import DispatcherTuning
 from shared.signing import new_secret
-from tests.dispatcher.conftest import eventually, running_dispatcher
+from tests.dispatcher.conftest import FAST, eventually, running_dispatcher
 
 
 async def test_delivery_verifies_with_standardwebhooks_and_svix(settings, world, receiver):
@@ -99,3 +100,19 @@ async def test_endpoint_changes_apply_without_a_restart(settings, world, receive
         await eventually(failed)
     assert receiver.at("/after")[0].headers.get("x-version") == "2"
     assert len(receiver.received) == 2
+
+
+async def test_a_missed_notification_is_caught_by_the_periodic_refresh(settings, world, receiver, db_pool):
+    ep = await world.endpoint(f"{receiver.url}/first")
+    tuning = DispatcherTuning(**{**FAST.model_dump(), "endpoint_refresh_seconds": 1.0})
+    async with running_dispatcher(settings, tuning):
+        await world.send([ep])
+        await receiver.wait_for(lambda: len(receiver.at("/first")) == 1)
+        # When the URL changes without the NOTIFY (triggers off for this session only)
+        async with db_pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE endpoint SET url = $2 WHERE id = $1", ep.id, f"{receiver.url}/second")
+        await asyncio.sleep(2.5)  # more than one refresh period
+        await world.send([ep])
+        await receiver.wait_for(lambda: len(receiver.at("/second")) == 1)
+    assert len(receiver.at("/first")) == 1
