@@ -46,6 +46,12 @@ class PrivateBroker:
             "log.file.level = warning\n"
             "disk_free_limit.absolute = 50MB\n"
         )
+        # Quorum queues' at-least-once dead-lettering (Hookline's retry tiers -> dispatch)
+        # re-sends a dead letter whose confirm never came only after this long; RabbitMQ
+        # 3.10's default is 180 s, which after a restart can hold retries for minutes.
+        (self.root / "advanced.config").write_text(
+            "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 5000}]}].\n"
+        )
         (self.root / "rabbitmq-env.conf").write_text("")  # not /etc/rabbitmq's NODENAME
         (self.root / "enabled_plugins").write_text("[].\n")  # no management on 15672
 
@@ -58,6 +64,7 @@ class PrivateBroker:
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_CONFIG_FILE": str(self.root / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.root / "advanced.config"),
             "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -79,5 +78,5 @@ class PrivatePostgres:
         return "".join(log.read_text(errors="replace").splitlines(True)[-lines:]) if log.exists() else ""
 
     def remove(self) -> None:
+        """Stop at once; the folder itself goes with the stack's."""
         self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)

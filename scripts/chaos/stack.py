@@ -38,12 +38,17 @@ class PrivateStack:
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop both servers and remove their folder; safe to call twice."""
+    def stop(self, keep_logs: Path | None = None) -> None:
+        """Stop both servers and remove their folder (copying the servers' own logs to
+        ``keep_logs`` first, when given); safe to call twice."""
         try:
             self.broker.stop()
         finally:
             self.postgres.remove()
+            if keep_logs is not None:
+                for log in [*self.root.glob("rabbitmq/log/*.log"), *self.root.glob("*/server.*")]:
+                    keep_logs.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log, keep_logs / f"{log.parent.name}-{log.name}")
             shutil.rmtree(self.root, ignore_errors=True)
 
     def env(self, database: str) -> dict[str, str]:

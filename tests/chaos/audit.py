@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.chaos.hookline import Hookline
+import aio_pika
+import aiohttp
+import orjson
+
+from shared.signing import decode_secret, delivery_headers, new_secret
+from tests.chaos.hookline import SECRETS, Hookline
 from tests.chaos.ledger import Row
 from tests.chaos.load import HttpLoad, LoadResult
 from tests.chaos.receivers import ReceiverFarm
@@ -52,7 +57,10 @@ async def audit_delivery(hl: Hookline, farm: ReceiverFarm, load: LoadResult, app
     assert stored == len(load.accepted), f"{stored} messages stored for {len(load.accepted)} sent"
     assert set(states) <= {"success"}, f"destinations not all successful after the retry schedule: {states}"
     holding = {name: depth for name, (depth, _) in second.items() if depth}
-    assert not holding, f"queues still hold messages {QUEUE_DRAIN_SECONDS:g} s after delivery: {holding}"
+    assert not holding, (
+        f"queues still hold messages {QUEUE_DRAIN_SECONDS:g} s after delivery: {holding}\n"
+        + await hl.broker_report()
+    )
     if drained_in > 1:
         row.note += (
             f"{'; ' if row.note else ''}queues took {drained_in:.0f} s to drain after the last delivery"
@@ -74,3 +82,27 @@ async def prove_alive(hl: Hookline, farm: ReceiverFarm, app_id: str, label: str,
     assert pids == {name: service.pids for name, service in hl.services.items()}
     for service in hl.services.values():
         assert await service.is_ready(), f"{service.name} is not ready:\n{service.tail()}"
+
+
+async def prove_verifier_alive(hl: Hookline, label: str) -> None:
+    """The same verifier process verifies a signed webhook and hands it on to the broker."""
+    verifier = hl.services["verifier"]
+    secret = new_secret()
+    SECRETS.add(secret)
+    connection = await aio_pika.connect(hl.stack.broker.url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(f"{hl.prefix}.inbound", routing_key="#")
+        body = orjson.dumps({"type": "chaos.in", "data": {"label": label}})
+        async with aiohttp.ClientSession(headers=hl.headers) as http:
+            source = {"id": f"chaos-{label}", "scheme": "standard-webhooks", "secrets": [secret]}
+            async with http.post(f"{verifier.url}/api/v1/sources", json=source) as response:
+                assert response.status == 201, await response.text()
+            headers = delivery_headers([decode_secret(secret)], f"msg_{label}", body)
+            async with http.post(f"{verifier.url}/in/chaos-{label}", data=body, headers=headers) as response:
+                assert response.status < 300, await response.text()
+        message = await queue.get(timeout=5)
+        assert message is not None and orjson.loads(message.body)["data"] == {"label": label}
+    finally:
+        await connection.close()

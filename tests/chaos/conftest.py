@@ -42,7 +42,7 @@ def private_stack() -> Iterator[PrivateStack]:
     try:
         yield stack
     finally:
-        stack.stop()
+        stack.stop(keep_logs=LOGS / "servers")
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,17 @@ class Hookline:
         """Queue -> (messages, consumers) for this installation's queues."""
         return await asyncio.to_thread(self.stack.broker.queues, self.prefix + ".")
 
+    async def broker_report(self) -> str:
+        """This installation's queues in detail, and what the broker logged about dead-lettering."""
+        broker = self.stack.broker
+        columns = ("name", "messages", "messages_ready", "messages_unacknowledged", "consumers")
+        table = await asyncio.to_thread(broker.ctl, "list_queues", *columns)
+        lines = [line for line in table.splitlines() if line.startswith(self.prefix)]
+        warnings = [
+            line for line in broker.tail(2000).splitlines() if "dead-letter" in line or "dead letter" in line
+        ]
+        return "\n".join(["\t".join(columns), *lines, *warnings[-10:]])
+
     async def wait_settled(self, app_id: str, timeout: float) -> dict[str, int]:
         """Wait until no destination is pending or sending; the final state counts."""
         loop = asyncio.get_running_loop()

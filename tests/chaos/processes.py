@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-READY_PATH = {"ingest": "/readyz", "dispatcher": "/readyz", "verifier": "/healthz"}
+READY_PATH = {"ingest": "/readyz", "dispatcher": "/readyz", "verifier": "/readyz"}
 PORT_SETTING = {
     "ingest": "HOOKLINE_INGEST_PORT",
     "dispatcher": "HOOKLINE_DISPATCHER_PORT",

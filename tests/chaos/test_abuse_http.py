@@ -190,7 +190,7 @@ async def test_slow_clients_trickling_bytes_do_not_hold_up_others(hookline, row)
         f"{statistics.median(loaded) * 1000:.0f} ms beside 150 trickling clients "
         f"(max {max(loaded) * 1000:.0f} ms); {closed} trickling connections closed by ingest"
     )
-    assert max(loaded) < 1.0, row.note
+    assert max(loaded) < 2.0, row.note
     assert statistics.median(loaded) < 5 * statistics.median(baseline) + 0.05, row.note
 
 

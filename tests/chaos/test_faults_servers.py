@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chaos.audit import audit_delivery, prove_alive
+from tests.chaos.audit import audit_delivery, prove_alive, prove_verifier_alive
 from tests.chaos.scenario import load_with_faults, outage, subscribed_app
 from tests.chaos.sizes import LOAD_SECONDS
 
@@ -21,8 +21,8 @@ SERVERS = {"broker": "RabbitMQ stop+start", "database": "PostgreSQL restart"}
 async def test_server_restarted_mid_load_services_reconnect_by_themselves(
     hookline, receivers, row, chance, server
 ):
-    # Given ingest and a dispatcher on the private server, delivering to flaky receivers
-    hl = await hookline("ingest", "dispatcher")
+    # Given ingest, a dispatcher delivering to flaky receivers, and a verifier, all on the private server
+    hl = await hookline("ingest", "dispatcher", "verifier")
     app_id = await subscribed_app(hl, receivers)
     target = hl.stack.broker if server == "broker" else hl.stack.postgres
 
@@ -37,8 +37,10 @@ async def test_server_restarted_mid_load_services_reconnect_by_themselves(
     load = await load_with_faults(hl, app_id, fault, label=server[:2])
     row.note = f"answers during the load: {dict(load.statuses)}"
 
-    # Then the same ingest and dispatcher processes reconnect (pools, channels, consumers,
-    # listeners), the outbox publishes what was committed meanwhile, every accepted
-    # message is stored once and delivered, and nothing stays pending or queued
+    # Then the same processes reconnect (pools, channels, consumers, listeners), the
+    # outbox publishes what was committed meanwhile, every accepted message is stored
+    # once and delivered, nothing stays pending or queued, and the verifier verifies and
+    # hands on again
     await audit_delivery(hl, receivers, load, app_id, row)
     await prove_alive(hl, receivers, app_id, label=f"{server}-after")
+    await prove_verifier_alive(hl, label=f"{server}-after")
