@@ -195,7 +195,9 @@ ensure_rabbitmq() {
 	local started=$SECONDS wait=$WAIT_SECONDS
 	# A failed start ("node already running", a broker still booting) is told by the probe;
 	# a start that failed outright gets a short wait only.
-	rabbitmq-server -detached </dev/null >"$log" 2>&1 || wait=10
+	# Debian's default of 1024 open files caps the broker's file handles at ~900; a test
+	# run declares hundreds of quorum queues and a full budget hangs new connections.
+	(ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; rabbitmq-server -detached </dev/null >"$log" 2>&1) || wait=10
 	wait_until rabbitmq "$wait" amqp_probe ||
 		fail rabbitmq "$where still not answering after ${wait}s; see $log and /var/log/rabbitmq/ ($(log_excerpt "$log"))"
 	say rabbitmq "$where started ($((SECONDS - started))s)"

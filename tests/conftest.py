@@ -8,8 +8,10 @@ running (``make test`` starts them): a missing service fails the run, never skip
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,7 +23,10 @@ from shared.db import create_pool
 from shared.migrate import apply_migrations
 from shared.settings import Settings
 
-RUN_ID = uuid.uuid4().hex[:10]
+# The start time in the run id lets a later run remove what a crashed one left behind.
+RUN_STARTED = int(time.time())
+RUN_ID = f"{RUN_STARTED}x{uuid.uuid4().hex[:6]}"
+STALE_AFTER_SECONDS = 3 * 3600
 BASE_DSN = "postgresql://postgres@127.0.0.1:5432"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 TEST_TOKEN = "test-token-" + RUN_ID
@@ -106,22 +111,32 @@ def _broker_names(kind: str) -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
+_RUN_NAME = re.compile(r"^hltest_(\d+)x[0-9a-f]+_")
+
+
+def _is_stale(name: str) -> bool:
+    match = _RUN_NAME.match(name)
+    return bool(match) and RUN_STARTED - int(match.group(1)) > STALE_AFTER_SECONDS
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_broker_objects_of_this_run() -> AsyncIterator[None]:
-    """At the end of the run, delete every queue and exchange named with this run's id."""
+    """Delete every queue and exchange named with this run's id at the end, and those of runs
+    that crashed hours ago at the start: leftovers eat the broker's file-handle budget."""
+    asyncio.run(_delete_broker_objects(_is_stale))
     yield
     marker = f"hltest_{RUN_ID}_"
+    asyncio.run(_delete_broker_objects(lambda name: name.startswith(marker)))
 
-    async def cleanup() -> None:
-        connection = await aio_pika.connect(AMQP_URL)
-        try:
-            for kind, delete in (("queues", "queue_delete"), ("exchanges", "exchange_delete")):
-                for name in _broker_names(kind):
-                    if name.startswith(marker):
-                        channel = await connection.channel()
-                        await getattr(channel, delete)(name)
-                        await channel.close()
-        finally:
-            await connection.close()
 
-    asyncio.run(cleanup())
+async def _delete_broker_objects(doomed) -> None:  # type: ignore[no-untyped-def]
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        for kind, delete in (("queues", "queue_delete"), ("exchanges", "exchange_delete")):
+            for name in _broker_names(kind):
+                if doomed(name):
+                    channel = await connection.channel()
+                    await getattr(channel, delete)(name)
+                    await channel.close()
+    finally:
+        await connection.close()
