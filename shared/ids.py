@@ -39,8 +39,9 @@ def new_id(prefix: str, at: float | None = None) -> str:
 
 def boundary_id(prefix: str, at: float) -> str:
     """The smallest id of ``prefix`` created at ``at``: for ``before``/``after`` filters."""
-    seconds = int(at) - _KSUID_EPOCH
-    fraction = int((at % 1) * 256)
+    # Times outside what a KSUID can hold (1400000000 to +2^32 s) clamp to its ends.
+    seconds = min(max(int(at) - _KSUID_EPOCH, 0), 2**32 - 1)
+    fraction = int((at % 1) * 256) if 0 < int(at) - _KSUID_EPOCH < 2**32 - 1 else 0
     raw = seconds.to_bytes(4, "big") + bytes([fraction]) + bytes(15)
     return f"{prefix}_{_base62(int.from_bytes(raw, 'big'))}"
 

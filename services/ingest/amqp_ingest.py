@@ -100,6 +100,9 @@ class IngestConsumer:
             return Ack()
         except ApiError as exc:
             return Reject(exc.code, exc.detail)
+        except asyncpg.DataError as exc:
+            # SQLSTATE class 22 (e.g. a NUL character): the event itself can never commit.
+            return Reject("invalid_data", f"the database refused the event's data: {exc}")
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             return Retry(repr(exc))
         MESSAGES_INGESTED.labels("amqp").inc()

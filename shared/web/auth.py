@@ -18,9 +18,7 @@ def bearer_auth_middleware(token: str, is_public: Callable[[web.Request], bool])
         if is_public(request):
             return await handler(request)
         scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            offered.strip().encode(), expected
-        ):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(offered.strip().encode(), expected):
             return error_response(Unauthorized("Invalid or missing bearer token"))
         return await handler(request)
 

@@ -82,7 +82,7 @@ class Unprocessable(ApiError):
     def from_pydantic(cls, exc: ValidationError, where: str) -> Unprocessable:
         errors = []
         for err in exc.errors(include_url=False):
-            loc = [where, *err["loc"]]
+            loc = [where, *(str(part) for part in err["loc"])]  # Svix: loc is a list of strings
             msg = err["msg"]
             if loc[1:]:
                 msg = f"{'.'.join(str(p) for p in loc[1:])}: {msg}"
@@ -110,6 +110,7 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown during a restart
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     ConnectionError,
     TimeoutError,
 )
@@ -126,7 +127,15 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         if exc.status < 400:
             raise
         code, detail = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
-        return error_response(ApiError(detail, code=code, status=exc.status))
+        response = error_response(ApiError(detail, code=code, status=exc.status))
+        if "Allow" in exc.headers:  # a 405 says which methods the resource has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except asyncpg.DataError as exc:
+        # SQLSTATE class 22: a value the database cannot store (e.g. a NUL character in text).
+        return error_response(
+            Unprocessable.single(["body"], f"a value cannot be stored: {exc}", "value_error.data")
+        )
     except _UNAVAILABLE as exc:
         # The database is away (restart, failover): a retryable 503, not a bug's 500.
         log.warning("dependency unavailable", path=request.path, error=repr(exc))

@@ -20,6 +20,4 @@ def to_jsonable(value: Any) -> Any:
 def json_response(value: Any, status: int = 200) -> web.Response:
     if status == 204:
         return web.Response(status=204)
-    return web.Response(
-        body=orjson.dumps(to_jsonable(value)), status=status, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(to_jsonable(value)), status=status, content_type="application/json")

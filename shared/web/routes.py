@@ -41,6 +41,8 @@ class RouteSpec:
     headers: list[str] = field(default_factory=list)
     # The handler stores idempotent responses itself (in its own transaction).
     own_idempotency: bool = False
+    # Other success statuses the handler may answer with the same body (an upsert's 201).
+    also: tuple[int, ...] = ()
 
 
 def _is_list(annotation: Any) -> bool:
@@ -186,9 +188,7 @@ def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str
             models.append((spec.body, "validation"))
         if spec.response:
             models.append((spec.response, "serialization"))
-    keys, schema = models_json_schema(
-        models, by_alias=True, ref_template="#/components/schemas/{model}"
-    )
+    keys, schema = models_json_schema(models, by_alias=True, ref_template="#/components/schemas/{model}")
     components = {**schema.get("$defs", {}), **_ERROR_SCHEMAS}
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes.specs:
@@ -223,10 +223,11 @@ def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
         if spec.response:
             ref = keys[(spec.response, "serialization")]
-            op["responses"][str(spec.status)] = {
-                "description": "OK",
-                "content": {"application/json": {"schema": ref}},
-            }
+            for status in (spec.status, *spec.also):
+                op["responses"][str(status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": ref}},
+                }
         else:
             op["responses"][str(spec.status)] = {"description": "No content"}
         if not spec.public:

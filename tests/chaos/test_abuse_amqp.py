@@ -8,7 +8,6 @@ from collections import Counter
 
 import aio_pika
 import orjson
-import pytest
 
 from tests.chaos.sizes import MALFORMED_AMQP_MESSAGES
 
@@ -92,12 +91,6 @@ async def test_malformed_amqp_ingest_messages_all_land_in_the_rejected_queue(hoo
         await connection.close()
 
 
-@pytest.mark.xfail(
-    reason="services/ingest/amqp_ingest.py treats every asyncpg.PostgresError as transient: an event"
-    " whose commit fails on its own data (here a NUL character) is requeued forever, never rejected"
-    " (reported; see docs/chaos.md)",
-    strict=False,
-)
 async def test_amqp_event_whose_commit_fails_on_its_data_is_rejected_not_requeued_forever(hookline, row):
     # Given ingest consuming <prefix>.ingest (prefetch 64)
     hl = await hookline("ingest")

@@ -108,3 +108,16 @@ async def test_openapi_document_lists_the_routes(http):
     ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert {"eventType", "payload"} <= set(schema["properties"]) and "422" in create["responses"]
+
+
+async def test_values_the_database_cannot_store_are_422_not_500(http, app_id, db_pool):
+    before = await counts(db_pool)
+    async with http.post("/api/v1/app", json={"name": "a\u0000b"}) as r:
+        assert r.status == 422 and (await r.json())["detail"][0]["loc"] == ["body"]
+    assert await counts(db_pool) == before
+
+
+async def test_dates_outside_the_id_range_are_clamped(http, app_id):
+    for query in ("before=1900-01-01T00:00:00Z", "after=2200-01-01T00:00:00Z"):
+        async with http.get(f"/api/v1/app/{app_id}/msg?{query}") as r:
+            assert r.status == 200 and (await r.json())["data"] == []

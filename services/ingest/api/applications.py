@@ -50,6 +50,7 @@ async def list_applications(request: web.Request, query: ListQuery) -> ListRespo
     response=ApplicationOut,
     status=201,
     tag=TAG,
+    also=(200,),
     headers=["idempotency-key"],
 )
 async def create_application(
@@ -86,7 +87,7 @@ async def _save(request: web.Request, changes: dict) -> ApplicationOut:
         raise Conflict("An application with this uid already exists") from exc
 
 
-@routes.put("/api/v1/app/{app_id}", body=ApplicationIn, response=ApplicationOut, tag=TAG)
+@routes.put("/api/v1/app/{app_id}", body=ApplicationIn, response=ApplicationOut, tag=TAG, also=(201,))
 async def update_application(request: web.Request, body: ApplicationIn) -> web.StreamResponse:
     """Create or update an application (Svix's upsert)."""
     pool = pool_of(request)

@@ -111,7 +111,7 @@ async def _save(request: web.Request, endpoint_id: str, changes: dict[str, Any])
         raise _uid_conflict(exc) from exc
 
 
-@routes.put(ONE, body=EndpointUpdate, response=EndpointOut, tag=TAG)
+@routes.put(ONE, body=EndpointUpdate, response=EndpointOut, tag=TAG, also=(201,))
 async def upsert_endpoint(request: web.Request, body: EndpointUpdate) -> web.Response:
     """Create or replace an endpoint (secret and headers have their own routes)."""
     app = await app_or_404(request)

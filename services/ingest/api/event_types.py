@@ -106,7 +106,7 @@ async def get_event_type(request: web.Request) -> EventTypeOut:
     return event_type_out(await _get_or_404(request))
 
 
-@routes.put(ONE, body=EventTypeUpdate, response=EventTypeOut, tag=TAG)
+@routes.put(ONE, body=EventTypeUpdate, response=EventTypeOut, tag=TAG, also=(201,))
 async def update_event_type(request: web.Request, body: EventTypeUpdate) -> web.Response:
     """Create or replace an event type."""
     name = request.match_info["event_type_name"]
