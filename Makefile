@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # `make up` lets the dispatcher deliver to loopback receivers; prod refuses private ranges.
 HOOKLINE_ALLOWED_TARGET_CIDRS ?= 127.0.0.0/8
 
-.PHONY: help venv services migrate up test test-tools lint fmt bench
+.PHONY: help venv services migrate up test test-tools lint fmt bench chaos
 
 help:
 	@echo "make up        install what is missing, migrate, run ingest + dispatcher + verifier"
@@ -28,6 +28,7 @@ help:
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make fmt       ruff format + ruff check --fix"
 	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min)"
+	@echo "make chaos     faults and abuse at full size (~5 min): nothing lost, nothing let in"
 
 venv: $(VENV_STAMP)
 
@@ -86,3 +87,7 @@ fmt: venv
 # prints a markdown table and writes bench/results/latest.json.
 bench: venv services
 	"$(VENV_PY)" -m bench.run
+
+# The chaos suite at full size (5,000 messages per fault scenario; `make test` runs it smaller).
+chaos: venv services
+	HOOKLINE_CHAOS_MESSAGES=5000 "$(VENV_PY)" -m pytest tests/chaos -rxX $(PYTEST_ARGS)

@@ -20,9 +20,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10
-) -> AsyncIterator[asyncpg.Pool]:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
     )

@@ -131,19 +131,13 @@ async def declare_topology(channel: AbstractChannel, topo: Topology) -> None:
     direct, durable = aio_pika.ExchangeType.DIRECT, True
     dispatch = await channel.declare_exchange(topo.dispatch_exchange, direct, durable=durable)
     retry = await channel.declare_exchange(topo.retry_exchange, direct, durable=durable)
-    dead = await channel.declare_exchange(
-        topo.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=durable
-    )
+    dead = await channel.declare_exchange(topo.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=durable)
     ingest = await channel.declare_exchange(
         topo.ingest_exchange, aio_pika.ExchangeType.FANOUT, durable=durable
     )
-    await channel.declare_exchange(
-        topo.inbound_exchange, aio_pika.ExchangeType.TOPIC, durable=durable
-    )
+    await channel.declare_exchange(topo.inbound_exchange, aio_pika.ExchangeType.TOPIC, durable=durable)
 
-    queue = await channel.declare_queue(
-        topo.dispatch_queue, durable=True, arguments=_amqp_args(_QUORUM)
-    )
+    queue = await channel.declare_queue(topo.dispatch_queue, durable=True, arguments=_amqp_args(_QUORUM))
     await queue.bind(dispatch, DISPATCH_ROUTING_KEY)
 
     for tier in topo.retry_tiers():
@@ -160,13 +154,9 @@ async def declare_topology(channel: AbstractChannel, topo: Topology) -> None:
         queue = await channel.declare_queue(tier.queue, durable=True, arguments=_amqp_args(args))
         await queue.bind(retry, tier.label)
 
-    queue = await channel.declare_queue(
-        topo.dead_queue, durable=True, arguments=_amqp_args(_QUORUM)
-    )
+    queue = await channel.declare_queue(topo.dead_queue, durable=True, arguments=_amqp_args(_QUORUM))
     await queue.bind(dead)
-    queue = await channel.declare_queue(
-        topo.ingest_queue, durable=True, arguments=_amqp_args(_QUORUM)
-    )
+    queue = await channel.declare_queue(topo.ingest_queue, durable=True, arguments=_amqp_args(_QUORUM))
     await queue.bind(ingest)
     await channel.declare_queue(topo.rejected_queue, durable=True, arguments=_amqp_args(_QUORUM))
 
