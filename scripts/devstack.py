@@ -147,9 +147,7 @@ def watch(children: dict[str, subprocess.Popen[bytes]], stop: StopRequest) -> st
     return None
 
 
-def shutdown(
-    children: dict[str, subprocess.Popen[bytes]], stop: StopRequest, console: Console
-) -> None:
+def shutdown(children: dict[str, subprocess.Popen[bytes]], stop: StopRequest, console: Console) -> None:
     signals_seen = stop.count
     for proc in children.values():
         signal_group(proc, signal.SIGTERM)
