@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from services.ingest.api.common import app_or_404, endpoint_or_404, page_response, pool_of
+from services.ingest.api.common import app_or_404, endpoint_or_404, message_or_404, page_response, pool_of
 from services.ingest.api.messages import add_time_filters, message_out
 from services.ingest.keys import MESSAGES
 from services.ingest.models.common import ListQuery, ListResponse, MessageStatus
@@ -124,9 +124,7 @@ async def list_attempts_by_msg(
 ) -> ListResponse[MessageAttemptOut]:
     """Attempts made for one message, newest first."""
     app = await app_or_404(request)
-    msg = await store.get_message(pool_of(request), app["id"], request.match_info["msg_id"])
-    if msg is None:
-        raise NotFound("Message not found")
+    msg = await message_or_404(request, app["id"])
     where = Where().add("a.msg_id = {}", msg["id"])
     if query.endpoint_id:
         endpoint = await endpoint_store.get(pool_of(request), app["id"], query.endpoint_id)
@@ -160,9 +158,7 @@ async def list_attempted_destinations(
 ) -> ListResponse[MessageEndpointOut]:
     """The endpoints a message was sent to, with its delivery status at each."""
     app = await app_or_404(request)
-    msg = await store.get_message(pool_of(request), app["id"], request.match_info["msg_id"])
-    if msg is None:
-        raise NotFound("Message not found")
+    msg = await message_or_404(request, app["id"])
     page = await fetch_page(
         pool_of(request),
         select="SELECT e.id, e.url, e.description, e.throttle_rate, e.uid, e.disabled, e.event_types,"

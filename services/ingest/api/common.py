@@ -13,6 +13,7 @@ from services.ingest.keys import POOL
 from services.ingest.models.common import ListResponse
 from services.ingest.store import applications as app_store
 from services.ingest.store import endpoints as endpoint_store
+from services.ingest.store import messages as message_store
 from services.ingest.store.sql import Page
 from shared.web.errors import NotFound
 
@@ -36,6 +37,14 @@ async def endpoint_or_404(request: web.Request) -> asyncpg.Record:
     if endpoint is None:
         raise NotFound("Endpoint not found")
     return endpoint
+
+
+async def message_or_404(request: web.Request, app_id: str) -> asyncpg.Record:
+    """The message named in the path (by id or eventId) within the app."""
+    msg = await message_store.get_message(pool_of(request), app_id, request.match_info["msg_id"])
+    if msg is None:
+        raise NotFound("Message not found")
+    return msg
 
 
 def changes_of(body: BaseModel, *, not_null: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]

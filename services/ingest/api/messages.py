@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from services.ingest.api.common import app_or_404, pool_of
+from services.ingest.api.common import app_or_404, message_or_404, pool_of
 from services.ingest.keys import MESSAGES
 from services.ingest.models.common import ListResponse
 from services.ingest.models.messages import (
@@ -21,7 +21,6 @@ from services.ingest.models.messages import (
 from services.ingest.store import messages as store
 from services.ingest.store.sql import Where, fetch_page
 from shared.ids import boundary_id
-from shared.web.errors import NotFound
 from shared.web.routes import ApiRoutes
 
 routes = ApiRoutes()
@@ -106,7 +105,5 @@ async def list_messages(request: web.Request, query: MessageListQuery) -> ListRe
 async def get_message(request: web.Request, query: GetMessageQuery) -> MessageOut:
     """Get a message by id or by its eventId."""
     app = await app_or_404(request)
-    row = await store.get_message(pool_of(request), app["id"], request.match_info["msg_id"])
-    if row is None:
-        raise NotFound("Message not found")
+    row = await message_or_404(request, app["id"])
     return message_out(row, query.with_content)
