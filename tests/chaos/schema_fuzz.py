@@ -18,10 +18,6 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 # Failures already reported to the owner of ingest (see docs/chaos.md, "Known findings").
 # Each is (name, a regex over one failure's report, or over one of ingest's logged
 # unhandled exceptions). A failure that matches none of them fails the test.
-# Findings reported and not fixed yet (name, pattern in schemathesis' report); empty now that
-# ingest stores no NUL, clamps before/after, documents its 200/201 variants and sends Allow.
-KNOWN_FAILURES: tuple[tuple[str, str], ...] = ()
-KNOWN_EXCEPTIONS: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -29,9 +25,6 @@ class Finding:
     operation: str
     codes: str
     text: str
-
-    def known(self) -> str | None:
-        return next((name for name, rx in KNOWN_FAILURES if re.search(rx, self.text)), None)
 
 
 async def run_schemathesis(

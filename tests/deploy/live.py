@@ -4,7 +4,6 @@ with the dev overlay's ConfigMap as the environment — and talk to them over HT
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import sys
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,11 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.manifests import PORT_SETTING, SERVICES
 from tests.test_entrypoints import free_port
-
-
-def present(service: str) -> bool:
-    """Whether the service's code is there yet (its composition root exists)."""
-    return importlib.util.find_spec(f"services.{service}.main") is not None
 
 
 @dataclass
@@ -60,10 +54,9 @@ async def run_all(env: dict[str, str], logs: Path):
     async with AsyncExitStack() as stack:
         running = {}
         for service in SERVICES:
-            if present(service):
-                running[service] = await stack.enter_async_context(
-                    run_service(service, env, logs / f"{service}.log")
-                )
+            running[service] = await stack.enter_async_context(
+                run_service(service, env, logs / f"{service}.log")
+            )
         yield running
 
 

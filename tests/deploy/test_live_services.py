@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import AMQP_URL, TEST_TOKEN, new_prefix
-from tests.deploy.live import exported, free_port, present, run_all, wait_until
+from tests.deploy.live import exported, free_port, run_all, wait_until
 from tests.deploy.manifests import PORT_SETTING, SERVICES, Manifests, metric_names, probe_port
 
 # Which service exports each metric the rules and dashboard read (issue 6's list).
@@ -124,8 +124,6 @@ async def stack(rendered, migrated_database, tmp_path_factory):
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe", "startupProbe"])
 async def test_probes_answer_where_the_manifests_point(rendered, stack, service, probe):
-    if not present(service):
-        pytest.skip(f"services/{service} is not on main yet: its probes are unchecked")
     manifests = rendered["dev"]
     container = manifests.container(service)
     spec = container[probe]
@@ -228,8 +226,6 @@ async def test_metrics_the_rules_and_dashboard_read_are_exported(rendered, after
     wanted = {
         n: labels for n, labels in referenced(rendered["prod"]).items() if OWNER.get(base_name(n)) == service
     }
-    if not present(service):
-        pytest.skip(f"services/{service} is not on main yet; waiting for: {', '.join(sorted(wanted))}")
     samples = after_traffic[service]
     missing = sorted(n for n in wanted if n not in samples)
     assert not missing, f"{service} does not export {missing}"
