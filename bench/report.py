@@ -35,6 +35,10 @@ def render(results: dict, notes: list[str]) -> str:
             f"| end-to-end latency at half load (`e2e_latency_ms`) | p50 {latency['p50']:.1f} / "
             f"p95 {latency['p95']:.1f} / p99 {latency['p99']:.1f} ms | |"
         )
+    if "ingest_http_cpu" in results:
+        lines.append(
+            f"| ingest CPU during HTTP ingest (`ingest_http_cpu`) | {results['ingest_http_cpu']:.2f} core | |"
+        )
     for service, mb in (results.get("rss_mb") or {}).items():
         lines.append(f"| peak RSS {service} (`rss_mb.{service}`) | {mb:.0f} MB | |")
     lines.append("")

@@ -79,6 +79,11 @@ class Service:
     def rss_mb(self) -> float:
         return tree_peak_rss_mb(self.process.pid)
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
