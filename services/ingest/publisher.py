@@ -1,19 +1,27 @@
 """Publishes delivery tasks to ``<prefix>.dispatch`` with publisher confirms.
 
-A publish that can't be confirmed (broker down, timeout) reports failure instead of
-raising: the destination rows are already committed, and the outbox relay sends them
-once the broker is back. Confirmed publishes are flagged in PostgreSQL in batches.
+A publish that can't be confirmed (broker down, timeout, nack, unroutable) reports
+failure instead of raising: the destination rows are already committed, and the
+outbox relay sends them once the broker is back. Confirmed publishes are flagged in
+PostgreSQL in batches.
+
+Publishes are coalesced: every caller that publishes in the same turn of the event
+loop (a group commit wakes all its requests at once) joins one ``publish_batch``,
+one socket write for all of them; each caller still waits only for the confirms of
+its own tasks, so a nack fails exactly the requests whose tasks it names.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
+from services.ingest.publish_batch import check_channel, publish_batch
 from shared.amqp import confirm_channel
 from shared.tasks import DeliveryTask
 from shared.topology import DISPATCH_ROUTING_KEY, Topology, declare_topology
@@ -21,15 +29,28 @@ from shared.topology import DISPATCH_ROUTING_KEY, Topology, declare_topology
 log = structlog.get_logger()
 
 
+@dataclass(eq=False)
+class _Waiting:
+    tasks: Sequence[DeliveryTask]
+    # Resolves to the confirmation futures of ``tasks`` once they are written.
+    sent: asyncio.Future[list[asyncio.Future]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class DeliveryPublisher:
     def __init__(self, topology: Topology, confirm_timeout: float) -> None:
         self._topology = topology
         self._timeout = confirm_timeout
         self._exchange: AbstractExchange | None = None
+        self._waiting: list[_Waiting] = []
+        self._writers: set[asyncio.Task[None]] = set()
+        self._write_scheduled = False
 
     async def on_connect(self, connection: AbstractRobustConnection) -> None:
         channel = await confirm_channel(connection)
         await declare_topology(channel, self._topology)
+        check_channel(await channel.get_underlay_channel())
         self._exchange = await channel.get_exchange(self._topology.dispatch_exchange)
 
     async def queue_depths(self) -> dict[str, int]:
@@ -48,28 +69,23 @@ class DeliveryPublisher:
         return self._exchange is not None and not self._exchange.channel.is_closed
 
     async def publish(self, tasks: Sequence[DeliveryTask]) -> bool:
-        """Publish all tasks, pipelined; True only when the broker confirmed every one."""
+        """Publish all tasks; True only when the broker confirmed every one."""
         if not tasks:
             return True
         if not self.ready:
             return False
-        assert self._exchange is not None
-        name = self._topology.dispatch_exchange
+        waiting = _Waiting(tasks)
+        self._waiting.append(waiting)
+        if not self._write_scheduled:
+            # A task runs after the callbacks already queued: the other requests woken
+            # by the same group commit join this write.
+            self._write_scheduled = True
+            writer = asyncio.create_task(self._write_waiting())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         try:
             async with asyncio.timeout(self._timeout):
-                channel = await self._exchange.channel.get_underlay_channel()  # raw aiormq
-                await asyncio.gather(
-                    *(
-                        channel.basic_publish(
-                            task.payload,
-                            exchange=name,
-                            routing_key=DISPATCH_ROUTING_KEY,
-                            properties=task.amqp_properties(),
-                            mandatory=True,
-                        )
-                        for task in tasks
-                    )
-                )
+                await asyncio.gather(*await waiting.sent)
         except (TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError, ConnectionError) as exc:
             log.warning(
                 "delivery tasks not confirmed; the outbox will resend",
@@ -78,3 +94,32 @@ class DeliveryPublisher:
             )
             return False
         return True
+
+    async def _write_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        self._write_scheduled = False
+        try:
+            assert self._exchange is not None
+            channel = await self._exchange.channel.get_underlay_channel()  # raw aiormq
+            batch = [w for w in batch if not w.sent.done()]  # callers that gave up meanwhile
+            if not batch:
+                return
+            confirmations = await publish_batch(
+                channel,
+                self._topology.dispatch_exchange,
+                DISPATCH_ROUTING_KEY,
+                [(task.payload, task.amqp_properties()) for w in batch for task in w.tasks],
+            )
+        except BaseException as exc:
+            for w in batch:
+                if not w.sent.done():
+                    w.sent.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for w in batch:
+            own = confirmations[start : start + len(w.tasks)]
+            start += len(w.tasks)
+            if not w.sent.done():
+                w.sent.set_result(own)
