@@ -85,7 +85,9 @@ class DeliveryPublisher:
             writer.add_done_callback(self._writers.discard)
         try:
             async with asyncio.timeout(self._timeout):
-                await asyncio.gather(*await waiting.sent)
+                confirmations = await waiting.sent
+                # Most requests have one destination: no gather (a future and callbacks) for one.
+                await (confirmations[0] if len(confirmations) == 1 else asyncio.gather(*confirmations))
         except (TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError, ConnectionError) as exc:
             log.warning(
                 "delivery tasks not confirmed; the outbox will resend",
