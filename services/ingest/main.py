@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
 from services.ingest.amqp_ingest import IngestConsumer
-from services.ingest.api import api_routes
+from services.ingest.api import api_routes, install_routes
 from services.ingest.api.idempotency import idempotency_middleware
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.keys import MESSAGES, POOL, PUBLISHER, SETTINGS
@@ -154,7 +154,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[SETTINGS] = settings
-    api_routes.install(app)
+    install_routes(app)
     app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(resources)
     install_ui(app)

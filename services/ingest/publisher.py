@@ -31,11 +31,38 @@ log = structlog.get_logger()
 
 @dataclass(eq=False)
 class _Waiting:
+    """One caller's tasks; ``done`` resolves when the broker confirmed all of them, or
+    fails with the first nack, return, channel error or the batch's timeout."""
+
     tasks: Sequence[DeliveryTask]
-    # Resolves to the confirmation futures of ``tasks`` once they are written.
-    sent: asyncio.Future[list[asyncio.Future]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    unconfirmed: int = 0
+
+    def watch(self, confirmations: list[asyncio.Future]) -> None:
+        self.unconfirmed = len(confirmations)
+        for confirmation in confirmations:
+            confirmation.add_done_callback(self._on_confirmation)
+
+    def _on_confirmation(self, confirmation: asyncio.Future) -> None:
+        if self.done.done():
+            return
+        if confirmation.cancelled():
+            self.done.set_exception(RuntimeError("confirmation cancelled (channel closed)"))
+        elif (exc := confirmation.exception()) is not None:
+            self.done.set_exception(exc)
+        else:
+            self.unconfirmed -= 1
+            if self.unconfirmed == 0:
+                self.done.set_result(None)
+
+    def fail(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+def _expire(batch: list[_Waiting]) -> None:
+    for waiting in batch:
+        waiting.fail(TimeoutError("no publisher confirm in time"))
 
 
 class DeliveryPublisher:
@@ -84,10 +111,7 @@ class DeliveryPublisher:
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
         try:
-            async with asyncio.timeout(self._timeout):
-                confirmations = await waiting.sent
-                # Most requests have one destination: no gather (a future and callbacks) for one.
-                await (confirmations[0] if len(confirmations) == 1 else asyncio.gather(*confirmations))
+            await waiting.done
         except (TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError, ConnectionError) as exc:
             log.warning(
                 "delivery tasks not confirmed; the outbox will resend",
@@ -100,28 +124,41 @@ class DeliveryPublisher:
     async def _write_waiting(self) -> None:
         batch, self._waiting = self._waiting, []
         self._write_scheduled = False
+        # One timer for the whole batch (from now, which is within a loop turn of every
+        # caller's start), rather than a timeout context per caller.
+        timer = asyncio.get_running_loop().call_later(self._timeout, _expire, batch)
         try:
             assert self._exchange is not None
             channel = await self._exchange.channel.get_underlay_channel()  # raw aiormq
-            batch = [w for w in batch if not w.sent.done()]  # callers that gave up meanwhile
-            if not batch:
+            live = [w for w in batch if not w.done.done()]  # callers that gave up meanwhile
+            if not live:
+                timer.cancel()
                 return
             confirmations = await publish_batch(
                 channel,
                 self._topology.dispatch_exchange,
                 DISPATCH_ROUTING_KEY,
-                [(task.payload, task.amqp_properties()) for w in batch for task in w.tasks],
+                [(task.payload, task.amqp_properties()) for w in live for task in w.tasks],
             )
         except BaseException as exc:
+            timer.cancel()
             for w in batch:
-                if not w.sent.done():
-                    w.sent.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                w.fail(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
             if not isinstance(exc, Exception):
                 raise
             return
         start = 0
-        for w in batch:
-            own = confirmations[start : start + len(w.tasks)]
+        for w in live:
+            w.watch(confirmations[start : start + len(w.tasks)])
             start += len(w.tasks)
-            if not w.sent.done():
-                w.sent.set_result(own)
+        # The timer holds the batch (payloads included): drop it once all are answered.
+        unanswered = len(live)
+
+        def answered(_: asyncio.Future) -> None:
+            nonlocal unanswered
+            unanswered -= 1
+            if unanswered == 0:
+                timer.cancel()
+
+        for w in live:
+            w.done.add_done_callback(answered)
