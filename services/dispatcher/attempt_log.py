@@ -144,7 +144,7 @@ class AttemptLog:
     ) -> None:
         self._pool, self._disable_after = pool, timedelta(seconds=disable_after)
         self._flush_seconds, self._flush_rows = flush_seconds, flush_rows
-        self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Entry, asyncio.Future[None] | None]] = []
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
@@ -158,6 +158,14 @@ class AttemptLog:
         if len(self._pending) >= self._flush_rows:
             self._full.set()
         await asyncio.shield(future)
+
+    def note(self, entry: Entry) -> None:
+        """Queue an entry nobody waits for: it is committed with the next batch, and lost
+        only if the process dies first (fit for facts the API shows, not for outcomes)."""
+        self._pending.append((entry, None))
+        self._arrived.set()
+        if len(self._pending) >= self._flush_rows:
+            self._full.set()
 
     async def run(self) -> None:
         while True:
@@ -190,7 +198,7 @@ class AttemptLog:
             self.healthy = True
             del self._pending[: len(batch)]
             for _, future in batch:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_result(None)
         self._arrived.clear()
         self._full.clear()

@@ -15,10 +15,12 @@ class DispatcherTuning(BaseSettings):
 
     # POSTs in flight to one endpoint from one process; more wait their turn.
     endpoint_concurrency: int = Field(16, ge=1)
-    # Tasks of one endpoint waiting in one process beyond the in-flight ones. Past this
-    # they go to the shortest retry tier (no attempt counted), so one slow endpoint
-    # can never hold all of the prefetch window.
+    # Tasks of one endpoint waiting in one process beyond the in-flight ones: always this
+    # many, and more while the endpoint answers fast enough to serve them within
+    # endpoint_queue_seconds. Past that they go to the shortest retry tier (no attempt
+    # counted), so one slow endpoint can never hold all of the prefetch window.
     endpoint_backlog: int = Field(16, ge=0)
+    endpoint_queue_seconds: float = Field(1.0, ge=0)
     # Consecutive failures that open an endpoint's circuit, and how long it stays open.
     circuit_failures: int = Field(10, ge=1)
     circuit_cooldown: float = Field(30.0, gt=0)

@@ -20,7 +20,9 @@ from contextlib import suppress
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.exceptions import ChannelInvalidStateError
 
+from services.dispatcher.acks import AckBatcher
 from services.dispatcher.delivery import DeliveryHandler, Progress
 from services.dispatcher.metrics import INFLIGHT, SKIPPED
 from services.dispatcher.publisher import TaskPublisher
@@ -43,6 +45,7 @@ class TaskConsumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._tasks: dict[asyncio.Task[None], Progress] = {}
+        self._acks = AckBatcher()
         self.draining = False
 
     @property
@@ -73,6 +76,10 @@ class TaskConsumer:
     async def _settle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
         """The one place a message is acked or requeued."""
         try:
+            channel = message.channel  # the one it came on: its tag means nothing elsewhere
+        except ChannelInvalidStateError:  # closed already: the broker redelivers it
+            return
+        try:
             await self._handle(message, progress)
         except asyncio.CancelledError:
             raise
@@ -82,10 +89,8 @@ class TaskConsumer:
             with suppress(Exception):  # a closed channel requeues it anyway
                 await message.nack(requeue=True)
             return
-        try:
-            await message.ack()
-        except Exception as exc:  # channel gone: the broker redelivers it (a duplicate)
-            log.warning("ack failed; the task will be delivered again", error=repr(exc))
+        assert message.delivery_tag is not None
+        self._acks.ack(channel, message.delivery_tag)
 
     async def _handle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
         try:
@@ -114,6 +119,7 @@ class TaskConsumer:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*waiting, *unfinished, return_exceptions=True)
+        await self._acks.flush()
         log.info(
             "dispatcher drained",
             returned_unsent=len(waiting),

@@ -28,7 +28,7 @@ from services.dispatcher.attempt_log import (
 )
 from services.dispatcher.circuit import Admission, CircuitBreaker
 from services.dispatcher.endpoints import Endpoint, EndpointCache
-from services.dispatcher.gates import EndpointGates
+from services.dispatcher.gates import EndpointGates, EndpointStalled
 from services.dispatcher.metrics import (
     ATTEMPT_DURATION,
     CIRCUIT_OPEN,
@@ -93,19 +93,23 @@ class DeliveryHandler:
         try:
             if ticket is None and await self._defer(task, self._overflow_tier(task), "backlog", progress):
                 return
-            async with ticket or nullcontext():
-                if endpoint.throttle_rate:
-                    await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
-                # Waiting may have taken a while: the endpoint and its circuit as they are now.
-                endpoint = await self._usable_endpoint(task)
-                if endpoint is None:
-                    return
-                if admission is Admission.SEND:
-                    admission = self._breaker.admit(endpoint.id)
-                    if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
+            try:
+                async with ticket or nullcontext():
+                    if endpoint.throttle_rate:
+                        await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
+                    # Waiting may have taken a while: the endpoint and its circuit as they are now.
+                    endpoint = await self._usable_endpoint(task)
+                    if endpoint is None:
                         return
-                progress.acting = True
-                result = await self._sender.send(endpoint, task)
+                    if admission is Admission.SEND:
+                        admission = self._breaker.admit(endpoint.id)
+                        if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
+                            return
+                    progress.acting = True
+                    result = await self._sender.send(endpoint, task)
+            except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
+                await self._defer(task, self._stalled_tier(task), "stalled", progress)
+                return
             ATTEMPT_DURATION.observe(result.duration)
             self._breaker.record(
                 endpoint.id, succeeded=result.outcome.succeeded, probe=admission is Admission.PROBE
@@ -132,6 +136,9 @@ class DeliveryHandler:
     def _overflow_tier(self, task: DeliveryTask) -> RetryIn | None:
         if self._gates.stalled_for(task.endpoint_id) < self._stall_after:
             return shortest_tier(self._schedule)
+        return self._stalled_tier(task)
+
+    def _stalled_tier(self, task: DeliveryTask) -> RetryIn | None:
         return deferral(attempt=task.attempt, schedule=self._schedule, at_least=self._stalled_parking)
 
     async def _defer_for_circuit(self, task: DeliveryTask, progress: Progress) -> bool:
@@ -149,8 +156,11 @@ class DeliveryHandler:
         if where is None:
             return False
         progress.acting = True
+        await self._publisher.retry(task, where.delay)
+        # Only the destination's next_attempt moves, and only for the API to show: the
+        # task is safe in its tier once confirmed, so the ack need not wait for this row.
         update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
-        await asyncio.gather(self._publisher.retry(task, where.delay), self._log.record(Entry(update)))
+        self._log.note(Entry(update))
         DEFERRED.labels(reason).inc()
         return True
 

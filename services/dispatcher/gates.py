@@ -1,14 +1,17 @@
 """Bounded concurrency per endpoint, with a bounded wait behind it.
 
-At most ``concurrency`` POSTs to one endpoint are in flight in a process, and at most
-``backlog`` more of its tasks wait for a turn. A task beyond that gets no ticket: the
-caller parks it in a retry tier instead of letting it hold a prefetch slot, so a
-slow endpoint can occupy only a bounded share of the consumer's window.
+At most ``concurrency`` POSTs to one endpoint are in flight in a process. Beyond
+them, tasks of the endpoint may wait for a turn while they hold a prefetch slot:
+``backlog`` of them always, and more while the endpoint turns its slots over fast
+enough to serve them within ``queue_seconds`` (a hot, healthy endpoint keeps its
+tasks instead of pushing them through a retry tier; a hanging one, which turns
+nothing over, holds at most ``concurrency + backlog`` slots). A task beyond that
+gets no ticket: the caller parks it in a retry tier.
 
 ``stalled_for`` tells a busy endpoint from a stalled one: how long every slot has been
-held by the same requests. A stalled endpoint's overflow is parked for longer — long
-enough for its requests to time out and its circuit to open — instead of coming back
-in the shortest tier only to be parked again.
+held by the same requests. A task already waiting behind a stalled endpoint gives up
+its place (``EndpointStalled``) once the stall lasts ``stall_after``, so a hanging
+endpoint's queue hands its prefetch slots back before its requests time out.
 """
 
 from __future__ import annotations
@@ -19,12 +22,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+# Turnover is measured over windows of this many seconds; a window younger than
+# _MIN_ELAPSED counts as that old, so a few quick answers at its start are no rate.
+_RATE_WINDOW, _MIN_ELAPSED = 1.0, 0.25
+
+
+class EndpointStalled(Exception):
+    """Raised to a waiting task: every slot of its endpoint is held by requests that
+    have made no progress for ``stall_after`` seconds."""
+
 
 @dataclass(slots=True)
 class _Endpoint:
     semaphore: asyncio.Semaphore
+    window_start: float
     users: int = 0  # holding a slot or waiting for one
     started: list[float] = field(default_factory=list)  # when each held slot was taken
+    finished: int = 0  # slots given back in the current window
+    rate: float = 0.0  # slots given back per second in the last full window
 
 
 class Ticket:
@@ -36,7 +51,7 @@ class Ticket:
 
     async def __aenter__(self) -> Ticket:
         try:
-            await self._state.semaphore.acquire()
+            await self._gates._acquire(self._endpoint_id, self._state)
         except BaseException:
             self._gates._leave(self._endpoint_id)
             raise
@@ -47,27 +62,49 @@ class Ticket:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._state.started.remove(self._started)  # type: ignore[arg-type]
-        self._state.semaphore.release()
+        state, now = self._state, self._gates._clock()
+        state.started.remove(self._started)  # type: ignore[arg-type]
+        state.finished += 1
+        if now - state.window_start >= _RATE_WINDOW:
+            state.rate = state.finished / (now - state.window_start)
+            state.window_start, state.finished = now, 0
+        state.semaphore.release()
         self._gates._leave(self._endpoint_id)
 
 
 class EndpointGates:
     def __init__(
-        self, *, concurrency: int, backlog: int, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        concurrency: int,
+        backlog: int,
+        queue_seconds: float = 1.0,
+        stall_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._concurrency, self._capacity, self._clock = concurrency, concurrency + backlog, clock
+        self._concurrency, self._backlog, self._clock = concurrency, backlog, clock
+        self._queue_seconds, self._stall_after = queue_seconds, stall_after
         self._endpoints: dict[str, _Endpoint] = {}
 
     def ticket(self, endpoint_id: str) -> Ticket | None:
-        """A ticket, or None when the endpoint's slots and backlog are all taken."""
+        """A ticket, or None when the endpoint's slots and its allowed queue are all taken."""
         state = self._endpoints.get(endpoint_id)
         if state is None:
-            state = self._endpoints[endpoint_id] = _Endpoint(asyncio.Semaphore(self._concurrency))
-        elif state.users >= self._capacity:
-            return None
+            state = self._endpoints[endpoint_id] = _Endpoint(
+                asyncio.Semaphore(self._concurrency), self._clock()
+            )
+        elif state.users >= self._concurrency + self._backlog:
+            if state.users >= self._concurrency + int(self._turnover(state) * self._queue_seconds):
+                return None
         state.users += 1
         return Ticket(self, endpoint_id, state)
+
+    def _turnover(self, state: _Endpoint) -> float:
+        """Slots given back per second: the last full window's rate, or the current
+        window's so far when that is higher (a busy endpoint need not wait a whole
+        window to earn a longer queue)."""
+        elapsed = max(self._clock() - state.window_start, _MIN_ELAPSED)
+        return max(state.rate, state.finished / elapsed)
 
     def stalled_for(self, endpoint_id: str) -> float:
         """Seconds since the newest of the endpoint's in-flight requests started, when all
@@ -76,6 +113,20 @@ class EndpointGates:
         if state is None or len(state.started) < self._concurrency:
             return 0.0
         return self._clock() - max(state.started)
+
+    async def _acquire(self, endpoint_id: str, state: _Endpoint) -> None:
+        if not state.semaphore.locked():
+            await state.semaphore.acquire()
+            return
+        while True:  # wake now and then to see whether the endpoint stalled meanwhile
+            try:
+                async with asyncio.timeout(self._stall_after):
+                    await state.semaphore.acquire()
+                return
+            except TimeoutError:
+                assert self._stall_after is not None
+                if self.stalled_for(endpoint_id) >= self._stall_after:
+                    raise EndpointStalled(endpoint_id) from None
 
     def _leave(self, endpoint_id: str) -> None:
         state = self._endpoints[endpoint_id]

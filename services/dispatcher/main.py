@@ -57,10 +57,17 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             flush_rows=tuning.attempt_flush_rows,
         )
         publisher = TaskPublisher(topology)
+        stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
         handler = DeliveryHandler(
             schedule=settings.retry_schedule,
             cache=cache,
-            gates=EndpointGates(concurrency=tuning.endpoint_concurrency, backlog=tuning.endpoint_backlog),
+            gates=EndpointGates(
+                concurrency=tuning.endpoint_concurrency,
+                backlog=tuning.endpoint_backlog,
+                queue_seconds=tuning.endpoint_queue_seconds,
+                # Without retry tiers a waiting task has nowhere to go but its turn.
+                stall_after=stall_after if settings.retry_schedule else None,
+            ),
             breaker=CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
             throttle=Throttle(pool),
             sender=Sender(
@@ -71,7 +78,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             ),
             attempt_log=attempt_log,
             publisher=publisher,
-            stall_after=min(settings.connect_timeout, settings.delivery_timeout / 2),
+            stall_after=stall_after,
             stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
         )
         consumer = TaskConsumer(topology, handler, publisher, prefetch=settings.dispatcher_prefetch)

@@ -8,7 +8,9 @@ acked only after its consequence is safe.
 from __future__ import annotations
 
 import aio_pika
+import aio_pika.exceptions
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from pamqp.commands import Basic
 
 from shared.amqp import confirm_channel
 from shared.tasks import DeliveryTask
@@ -41,7 +43,18 @@ class TaskPublisher:
         """Park ``task`` in the tier of ``delay`` seconds; it comes back to the dispatch queue."""
         if self._retry is None:
             raise BrokerUnavailable("not connected to the broker")
-        await self._retry.publish(task.to_amqp(), delay_label(delay), mandatory=True)
+        # Raw aiormq (a deferral is the hot path of an endpoint that is down): aio-pika's
+        # Message and Exchange layers cost as much as the publish itself.
+        channel = await self._retry.channel.get_underlay_channel()
+        confirmation = await channel.basic_publish(
+            task.payload,
+            exchange=self._topology.retry_exchange,
+            routing_key=delay_label(delay),
+            properties=task.amqp_properties(),
+            mandatory=True,
+        )
+        if not isinstance(confirmation, Basic.Ack):
+            raise aio_pika.exceptions.DeliveryError(None, confirmation)  # type: ignore[arg-type]
 
     async def dead(self, message: aio_pika.Message, reason: str) -> None:
         if self._dead is None:

@@ -1,6 +1,8 @@
 import asyncio
 
-from services.dispatcher.gates import EndpointGates
+import pytest
+
+from services.dispatcher.gates import EndpointGates, EndpointStalled
 
 
 class Clock:
@@ -35,3 +37,54 @@ async def test_stalled_means_every_slot_held_by_the_same_requests():
             clock.now = 8
             assert gates.stalled_for("ep") == 3  # no slot turned over since 5 s
     assert gates.stalled_for("ep") == 0
+
+
+async def test_an_endpoint_that_turns_its_slots_over_fast_may_queue_more():
+    clock = Clock()
+    gates = EndpointGates(concurrency=1, backlog=1, queue_seconds=2.0, clock=clock)
+    keep, first = gates.ticket("fast"), gates.ticket("fast")  # keep: the endpoint stays known
+    assert gates.ticket("fast") is None  # one slot and one place in its queue
+    async with first:
+        clock.now += 0.125
+    for _ in range(7):  # eight requests answered within one second: 8/s
+        async with gates.ticket("fast"):
+            clock.now += 0.125
+    queued = [gates.ticket("fast") for _ in range(25)]
+    assert sum(t is not None for t in queued) == 16  # 8/s x 2 s may wait now
+    assert keep is not None
+
+
+async def test_a_task_waiting_behind_a_stalled_endpoint_gives_up_its_place():
+    gates = EndpointGates(concurrency=1, backlog=4, stall_after=0.05)
+    hanging, waiting = gates.ticket("ep"), gates.ticket("ep")
+    async with hanging:
+        with pytest.raises(EndpointStalled):
+            async with waiting:
+                raise AssertionError("a stalled endpoint gave a slot")
+        assert gates.users("ep") == 1  # the waiter left; only the hanging request holds on
+
+
+async def test_a_waiting_task_stays_while_the_endpoint_turns_over():
+    gates = EndpointGates(concurrency=1, backlog=4, stall_after=0.05)
+    first, second = gates.ticket("ep"), gates.ticket("ep")
+
+    async def busy() -> None:
+        async with first:
+            await asyncio.sleep(0.03)  # answers before stall_after
+
+    holder = asyncio.create_task(busy())
+    await asyncio.sleep(0)
+    async with second:  # waits its turn, no EndpointStalled
+        pass
+    await holder
+
+
+async def test_turnover_counts_before_its_first_full_window():
+    clock = Clock()
+    gates = EndpointGates(concurrency=2, backlog=0, queue_seconds=1.0, clock=clock)
+    keep = gates.ticket("ep")  # the endpoint stays known
+    for _ in range(5):  # five answers in the first half second: 10/s so far
+        async with gates.ticket("ep"):
+            clock.now += 0.1
+    assert sum(gates.ticket("ep") is not None for _ in range(20)) == 11  # 12 in all
+    assert keep is not None
