@@ -21,8 +21,8 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
-from services.ingest.publish_batch import check_channel, publish_batch
 from shared.amqp import confirm_channel
+from shared.publish_batch import check_channel, publish_batch
 from shared.tasks import DeliveryTask
 from shared.topology import DISPATCH_ROUTING_KEY, Topology, declare_topology
 
