@@ -5,7 +5,9 @@ everything that arrived in the last ``flush_seconds`` (or ``flush_rows`` entries
 transaction of three set-based statements, then wakes the waiters. A delivery's AMQP
 message is acked only after that, so a crash never loses an attempt. When PostgreSQL
 is away the writer retries with backoff and the waiters keep their messages unacked:
-consumption stalls instead of POSTing without a record.
+consumption stalls instead of POSTing without a record, and resumes with the first
+commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
+the one a restart raises that is easy to miss).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncpg
 import structlog
 
 from services.dispatcher.metrics import ENDPOINTS_DISABLED
+from shared.db import DATABASE_ERRORS
 
 log = structlog.get_logger()
 
@@ -187,9 +190,14 @@ class AttemptLog:
             batch = self._pending[: self._flush_rows]
             try:
                 await self._commit([entry for entry, _ in batch])
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:
+                # Whatever the failure, the writer stays: if it ended, every delivery
+                # waiting in ``record`` would wait for good, holding its message unacked.
                 self.healthy, tries = False, tries + 1
-                log.warning("attempt log commit failed; retrying", error=repr(exc), rows=len(batch))
+                if isinstance(exc, DATABASE_ERRORS):
+                    log.warning("attempt log commit failed; retrying", error=repr(exc), rows=len(batch))
+                else:
+                    log.exception("attempt log commit failed unexpectedly; retrying", rows=len(batch))
                 if attempts is not None and tries >= attempts:
                     return
                 await asyncio.sleep(delay)

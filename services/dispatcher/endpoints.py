@@ -21,6 +21,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
+from shared.db import DATABASE_ERRORS
 from shared.signing import InvalidSecret, decode_secret
 
 log = structlog.get_logger()
@@ -164,8 +165,11 @@ class EndpointCache:
                     if time.monotonic() - last_refresh >= self._refresh:
                         await self.refresh()
                         last_refresh = time.monotonic()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("endpoint change listener lost; reconnecting", error=repr(exc))
+            except Exception:
+                # Never ends: without the listener, changes reach the cache only at restart.
+                log.exception("endpoint change listener failed; reconnecting")
             finally:
                 self.listening = False
                 if conn is not None:

@@ -87,17 +87,17 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             await publisher.on_connect(connection)  # declares the topology first
             await consumer.on_connect(connection)
 
-        background = [
-            asyncio.create_task(cache.run(), name="endpoint-listener"),
-            asyncio.create_task(attempt_log.run(), name="attempt-log"),
-        ]
+        writer = asyncio.create_task(attempt_log.run(), name="attempt-log")
+        background = [asyncio.create_task(cache.run(), name="endpoint-listener"), writer]
+        for task in background:
+            task.add_done_callback(_report_crash)
         try:
             async with BrokerLink(str(settings.amqp_url), "hookline-dispatcher", on_connect) as link:
                 app[READINESS].checks = {
                     "broker": lambda: link.connected and publisher.ready,
                     "consumer": lambda: consumer.consuming and not consumer.draining,
                     "endpoint_listener": lambda: cache.listening,
-                    "attempt_log": lambda: attempt_log.healthy,
+                    "attempt_log": lambda: attempt_log.healthy and not writer.done(),
                 }
                 log.info("dispatcher starting", amqp_prefix=settings.amqp_prefix)
                 try:
@@ -109,8 +109,14 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             for task in background:
                 task.cancel()
             for task in background:
-                with suppress(asyncio.CancelledError):
+                with suppress(asyncio.CancelledError, Exception):  # a crash was logged when it happened
                     await task
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background task is meant to run until shutdown: say so at once if one ends."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("background task ended", task=task.get_name(), exc_info=error)
 
 
 def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> web.Application:

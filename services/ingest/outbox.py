@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from services.ingest.publisher import DeliveryPublisher
+from shared.db import DATABASE_ERRORS
 from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
@@ -54,7 +55,7 @@ class PublishedMarker:
         batch, self._pending = self._pending, []
         try:
             await mark_published(self._pool, batch)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             # Unflagged rows are only republished (a duplicate), never lost.
             log.warning("could not flag published destinations", count=len(batch), error=str(exc))
 
@@ -102,6 +103,6 @@ class OutboxRelay:
             try:
                 while await self.relay_once() > 0:
                     pass
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("outbox relay pass failed", error=str(exc))
+            except DATABASE_ERRORS as exc:
+                log.warning("outbox relay pass failed", error=repr(exc))
             await asyncio.sleep(self._poll)
