@@ -52,7 +52,11 @@ async def audit_delivery(hl: Hookline, farm: ReceiverFarm, load: LoadResult, app
     row.server_errors += load.server_errors
 
     assert not load.given_up, f"clients gave up on {len(load.given_up)} messages: {load.given_up[:5]}"
-    assert not missing, f"{len(missing)} of {len(expected)} deliveries lost, e.g. {sorted(missing)[:5]}"
+    # Where the missing ones are: destinations pending, tasks ready, or held unacked.
+    where = f"destinations: {states}\n{await hl.broker_report()}" if missing else ""
+    assert not missing, (
+        f"{len(missing)} of {len(expected)} deliveries lost, e.g. {sorted(missing)[:5]}; {where}"
+    )
     # A retried request (same idempotency key) must never create a second message.
     assert stored == len(load.accepted), f"{stored} messages stored for {len(load.accepted)} sent"
     assert set(states) <= {"success"}, f"destinations not all successful after the retry schedule: {states}"
