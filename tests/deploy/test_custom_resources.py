@@ -3,6 +3,8 @@ own configuration: queue names, Secret names, hosts and replica counts."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from urllib.parse import urlsplit
 
 import pytest
@@ -82,3 +84,20 @@ def test_services_connect_with_the_operators_credentials(overlay: Manifests):
             "name": f"{database}-app",
             "key": "uri",
         }
+
+
+def test_broker_resends_unconfirmed_dead_letters_after_seconds_not_minutes(overlay: Manifests, tmp_path):
+    """The advanced config is read by the Erlang VM: consult it with erl, as RabbitMQ does."""
+    config = overlay.one("RabbitmqCluster", "hookline-rabbitmq")["spec"]["rabbitmq"]["advancedConfig"]
+    (tmp_path / "advanced.config").write_text(config)
+    erl = shutil.which("erl")
+    assert erl, "erl (installed with RabbitMQ) is needed to read the broker's advanced config"
+    script = (
+        'case file:consult("advanced.config") of'
+        ' {ok, [Terms]} -> io:format("~p", [proplists:get_value(rabbit, Terms)]);'
+        ' Other -> io:format("~p", [Other]) end, halt().'
+    )
+    out = subprocess.run(
+        [erl, "-noshell", "-eval", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert out == "[{dead_letter_worker_publisher_confirm_timeout,5000}]"
