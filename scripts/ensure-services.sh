@@ -169,6 +169,39 @@ amqp_probe() {
 	[[ ${reply//[[:space:]]/} == 01 ]]
 }
 
+# The default node's pid, if it runs (Debian's layout; RABBITMQ_PID_FILE overrides it).
+rabbitmq_pid() {
+	local file=${RABBITMQ_PID_FILE:-/var/lib/rabbitmq/mnesia/rabbit@$(hostname -s).pid} pid
+	[[ -r $file ]] || file=/var/lib/rabbitmq/mnesia/rabbit@localhost.pid
+	pid=$(cat "$file" 2>/dev/null) || return 1
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && printf '%s\n' "$pid"
+}
+
+stop_rabbitmq() {
+	local pid
+	timeout 30 rabbitmqctl stop </dev/null >"$1" 2>&1 || true
+	pid=$(rabbitmq_pid) || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_until rabbitmq 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid" || kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Debian's open-files default of 1024 caps the broker's file handles at ~900; a test run
+# declares hundreds of quorum queues and a spent budget hangs new connections. Debian's
+# /usr/sbin/rabbitmq-server switches user with su, whose pam_limits puts the soft limit back
+# to 1024, so as root start the node as its user with setpriv, which keeps the raised limit.
+start_rabbitmq() {
+	local server=/usr/lib/rabbitmq/bin/rabbitmq-server
+	(
+		ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		if [[ $(id -u) -eq 0 && -x $server ]] && id rabbitmq >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+			cd /var/lib/rabbitmq &&
+				setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups env HOME=/var/lib/rabbitmq "$server" -detached
+		else
+			rabbitmq-server -detached
+		fi
+	) </dev/null >"$1" 2>&1
+}
+
 ensure_rabbitmq() {
 	read -r MQ_HOST MQ_PORT < <(url_host_port "$AMQP_URL" "$([[ $AMQP_URL == amqps:* ]] && echo 5671 || echo 5672)")
 	local where; where=$(show_addr "$MQ_HOST" "$MQ_PORT")
@@ -193,11 +226,20 @@ ensure_rabbitmq() {
 
 	local log=$LOG_DIR/hookline-rabbitmq-start.log
 	local started=$SECONDS wait=$WAIT_SECONDS
+	# A node that runs but never finishes the AMQP handshake is hung (seen here: its
+	# file-handle budget spent by hundreds of queues); starting another one would fail
+	# with "node already running". One still booting answers within a short wait.
+	if rabbitmq_pid >/dev/null; then
+		if wait_until rabbitmq 20 amqp_probe; then
+			say rabbitmq "$where up (was still starting)"
+			return
+		fi
+		say rabbitmq "$where: the node runs but does not answer AMQP; restarting it (durable queues survive)"
+		stop_rabbitmq "$log"
+	fi
 	# A failed start ("node already running", a broker still booting) is told by the probe;
 	# a start that failed outright gets a short wait only.
-	# Debian's default of 1024 open files caps the broker's file handles at ~900; a test
-	# run declares hundreds of quorum queues and a full budget hangs new connections.
-	(ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; rabbitmq-server -detached </dev/null >"$log" 2>&1) || wait=10
+	start_rabbitmq "$log" || wait=10
 	wait_until rabbitmq "$wait" amqp_probe ||
 		fail rabbitmq "$where still not answering after ${wait}s; see $log and /var/log/rabbitmq/ ($(log_excerpt "$log"))"
 	say rabbitmq "$where started ($((SECONDS - started))s)"

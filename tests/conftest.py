@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import asyncpg
@@ -22,6 +22,7 @@ import pytest
 from shared.db import create_pool
 from shared.migrate import apply_migrations
 from shared.settings import Settings
+from shared.topology import Topology, delete_topology
 
 # The start time in the run id lets a later run remove what a crashed one left behind.
 RUN_STARTED = int(time.time())
@@ -65,8 +66,13 @@ async def migrated_database(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def make_settings(migrated_database: str):
-    """Settings for one test: the run's database, a fresh AMQP prefix, fast retries."""
+async def make_settings(migrated_database: str) -> AsyncIterator[Callable[..., Settings]]:
+    """Settings for one test: the run's database, a fresh AMQP prefix, fast retries.
+
+    The queues and exchanges of every prefix handed out are deleted after the test: a whole
+    run's worth left standing (hundreds of quorum queues) once spent the broker's file
+    handles and hung it."""
+    made: list[Settings] = []
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -81,9 +87,25 @@ def make_settings(migrated_database: str):
             "log_format": "console",
         }
         values.update(overrides)
-        return Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values)  # type: ignore[arg-type]
+        made.append(settings)
+        return settings
 
-    return make
+    yield make
+    await _delete_topologies(made)
+
+
+async def _delete_topologies(made: list[Settings]) -> None:
+    if not made:
+        return
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for settings in made:
+            # Deleting what does not exist is not an error in RabbitMQ (since 3.2).
+            await delete_topology(channel, Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
