@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from shared.db import DATABASE_ERRORS
+
 log = structlog.get_logger()
 
 _RESERVE = """
@@ -73,7 +75,7 @@ class Throttle:
         count = max(1, min(schedule.waiters, math.ceil(rate * self._batch_seconds)))
         try:
             row = await self._pool.fetchrow(_RESERVE, endpoint_id, count, rate, timeout=5)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("throttle schedule unavailable; pacing locally", error=repr(exc))
             start = max(loop.time(), schedule.local_next)
             schedule.local_next = start + 1 / rate

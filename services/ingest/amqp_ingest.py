@@ -24,6 +24,7 @@ from services.ingest.models.common import Uid
 from services.ingest.models.messages import MessageIn
 from services.ingest.service import MessageService
 from shared.amqp import confirm_channel
+from shared.db import DATABASE_ERRORS
 from shared.topology import Topology
 from shared.web.errors import ApiError, Conflict, NotFound, PayloadTooLarge
 
@@ -103,7 +104,7 @@ class IngestConsumer:
         except asyncpg.DataError as exc:
             # SQLSTATE class 22 (e.g. a NUL character): the event itself can never commit.
             return Reject("invalid_data", f"the database refused the event's data: {exc}")
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             return Retry(repr(exc))
         MESSAGES_INGESTED.labels("amqp").inc()
         return Ack()

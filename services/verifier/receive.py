@@ -31,6 +31,7 @@ from services.verifier.network import Network, address_allowed, client_address
 from services.verifier.publisher import BrokerUnavailable, InboundPublisher, Published
 from services.verifier.sources import Source, get_source
 from shared import schemes
+from shared.db import DATABASE_ERRORS
 from shared.receiver import BodyTooLarge, read_body
 from shared.signing import BadSignature, VerificationError
 from shared.web.errors import (
@@ -49,7 +50,6 @@ log = structlog.get_logger()
 
 RETRY_AFTER_SECONDS = 5
 DUPLICATE = "duplicate"
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Receiver:
     async def _source(self, source_id: str) -> Source:
         try:
             source = await get_source(self.pool, source_id)
-        except _DB_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise ServiceUnavailable("database unavailable", code="database_unavailable") from exc
         if source is None:
             raise NotFound("No source with this id", code="unknown_source")
@@ -146,7 +146,7 @@ class Receiver:
                 if not await replay.claim(conn, source.id, event.message_id, keep):
                     return DUPLICATE
                 return await self._publish(event)  # raising rolls the claim back
-        except _DB_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise ServiceUnavailable("database unavailable", code="database_unavailable") from exc
 
     async def _publish(self, event: InboundEvent) -> str:
