@@ -51,8 +51,11 @@ def overlap_counts(receiver, runs: list[set[str]]) -> list[int]:
     return [sum(1 for at in t if start <= at <= end) for t in times]
 
 
-# Measured 0.92-1.13 on a busy machine but 0.54-0.73 in three runs on a quiet one (the run is
-# then short and CPU-bound); not understood yet, so it runs in `make chaos` until it is.
+# Not yet reliable, so it runs in `make chaos`, not `make test`: on a quiet machine 0.50-1.36
+# over 25 runs (6 below 0.8). Run one after the other instead, the hanging endpoint's run is
+# 0.6-0.8x as fast: the dispatcher is CPU-bound and parking each of the hanging endpoint's
+# tasks (consume, publish to a tier with confirm, ack) costs 0.65-1 ms of its CPU, about as
+# much as a delivery, beside the broker's work for the extra publish (docs/performance.md).
 @pytest.mark.ratio
 async def test_a_hanging_endpoint_does_not_slow_the_healthy_ones(make_settings, make_world, receiver):
     default_schedule = [parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE.split(",")]
@@ -64,8 +67,10 @@ async def test_a_hanging_endpoint_does_not_slow_the_healthy_ones(make_settings, 
     every_path = paths["alone"] | paths["mixed"]
     dispatchers = await asyncio.gather(start_dispatcher(alone, **KNOBS), start_dispatcher(mixed, **KNOBS))
     try:
+        # Counted per path: scanning every request received on each arrival made the
+        # receiver (which shares the machine's two cores) slower the longer a run went.
         await receiver.wait_for(
-            lambda: sum(1 for r in receiver.received if r.path in every_path) >= 2 * MESSAGES * HEALTHY,
+            lambda: sum(receiver.counts[path] for path in every_path) >= 2 * MESSAGES * HEALTHY,
             timeout=120,
         )
     finally:
