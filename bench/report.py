@@ -13,6 +13,7 @@ ROWS = [
     ("delivery_1proc", "deliveries, 1 dispatcher process", "/s", "ceiling_loop"),
     ("delivery_2proc", "deliveries, 2 dispatcher processes", "/s", "ceiling_loop"),
     ("retry_path", "deliveries with half the requests failing", "/s", "ceiling_loop"),
+    ("e2e_pipeline_max", "HTTP ingest → delivery, one process each, at once", "msg/s", "ceiling_loop"),
 ]
 
 
