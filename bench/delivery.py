@@ -85,7 +85,9 @@ async def settled_rate(
             first_at, first_count = now, done
         if done >= total * share:
             return (done - first_count) / (now - first_at)  # type: ignore[operator]
-        await asyncio.sleep(0.1)
+        # Each count is PostgreSQL work on the cores the dispatcher is measured on: 4/s
+        # costs little, and the rate's error stays within about 1 % over a 20 s run.
+        await asyncio.sleep(0.25)
     raise TimeoutError(f"{await pool.fetchval(query, app_id)} of {total} deliveries settled in {limit_s}s")
 
 

@@ -15,7 +15,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,11 +23,11 @@ import aiohttp
 import asyncpg
 
 from bench import ceilings, delivery
+from bench.hygiene import clean_slate
 from bench.load import http_ingest_rate, publish_ingest_events
 from bench.receiver import start_receiver
 from bench.report import render
 from bench.stack import BENCH_DB, BENCH_TOKEN, start_service
-from shared.migrate import apply_migrations
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -180,9 +179,8 @@ async def main_latency() -> None:
     """Only the pipeline's maximum and the latency at half of it (about 40 s)."""
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
-    logdir = Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
-    await apply_migrations(BENCH_DB)
-    await measure_latency(results, notes, logdir)
+    async with clean_slate(AMQP_URL) as logdir:
+        await measure_latency(results, notes, logdir)
     print(render(results, notes))
     print(f"\nlogs: {logdir}")
 
@@ -192,13 +190,12 @@ async def main_ingest_http(seconds: int, profile: Path | None) -> None:
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
-    logdir = Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
-    await apply_migrations(BENCH_DB)
-    results["ceiling_amqp_publish"], _ = await ceilings.amqp_rates(AMQP_URL, total=5_000)
-    # The endpoint is never called: no dispatcher runs, so no receiver is needed.
-    await measure_ingest(
-        results, notes, "http://127.0.0.1:9/", logdir, seconds=seconds, http_only=True, profile=profile
-    )
+    async with clean_slate(AMQP_URL) as logdir:
+        results["ceiling_amqp_publish"], _ = await ceilings.amqp_rates(AMQP_URL, total=5_000)
+        # The endpoint is never called: no dispatcher runs, so no receiver is needed.
+        await measure_ingest(
+            results, notes, "http://127.0.0.1:9/", logdir, seconds=seconds, http_only=True, profile=profile
+        )
     results["duration_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest_http.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -210,19 +207,20 @@ async def main() -> None:
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
-    logdir = Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
-    await apply_migrations(BENCH_DB)
-    receiver = start_receiver()
-    notes.append(f"receiver: {receiver.kind}")
-    try:
-        results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=20_000)
-        publish, consume = await ceilings.amqp_rates(AMQP_URL, total=10_000)
-        results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
-        results["ceiling_loop"] = await ceilings.minimal_loop_rate(AMQP_URL, receiver.ok_url, total=10_000)
-        await measure_ingest(results, notes, receiver.ok_url, logdir)
-        await measure_delivery(results, notes, receiver, logdir)
-    finally:
-        receiver.stop()
+    async with clean_slate(AMQP_URL) as logdir:
+        receiver = start_receiver()
+        notes.append(f"receiver: {receiver.kind}")
+        try:
+            results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=20_000)
+            publish, consume = await ceilings.amqp_rates(AMQP_URL, total=10_000)
+            results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
+            results["ceiling_loop"] = await ceilings.minimal_loop_rate(
+                AMQP_URL, receiver.ok_url, total=10_000
+            )
+            await measure_ingest(results, notes, receiver.ok_url, logdir)
+            await measure_delivery(results, notes, receiver, logdir)
+        finally:
+            receiver.stop()
     results["duration_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
