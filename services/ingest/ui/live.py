@@ -63,7 +63,10 @@ class LiveFeed:
         self._task: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def subscription(self) -> AsyncIterator[asyncio.Queue[LiveEvent | None]]:
+    async def subscription(
+        self, since: float | None = None
+    ) -> AsyncIterator[asyncio.Queue[LiveEvent | None]]:
+        """A queue of events for one page; ``since`` is when that page was rendered."""
         queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(maxsize=200)
         if self._task is None or self._task.done():
             if not self._seen:
@@ -74,6 +77,11 @@ class LiveFeed:
             if self._task is None or self._task.done():  # another page may have started it
                 self._task = asyncio.create_task(self._run(), name="ui-live-feed")
         self._subscribers.add(queue)
+        if since is not None and any(at >= since for at in self._seen.values()):
+            # Rows taken in between the page's render and its subscription were announced
+            # to the pages listening then (the closed stream of the page it replaced is
+            # only noticed at its next write): this page may not show them yet.
+            queue.put_nowait(LiveEvent("burst"))
         try:
             yield queue
         finally:
@@ -124,7 +132,11 @@ async def stream(request: web.Request, feed: LiveFeed) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
     try:
-        async with feed.subscription() as queue:
+        since = float(request.query["since"])
+    except (KeyError, ValueError):
+        since = None
+    try:
+        async with feed.subscription(since) as queue:
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n")
             while True:

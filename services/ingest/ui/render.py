@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,13 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
         count = request.query.get("count", "")
         notice = notice.format(count=int(count) if count.isdigit() else "some")
     visit = request.get(VISIT)
-    base = {"request": request, "notice": notice, "csrf": visit.csrf if visit else ""}
+    base = {
+        "request": request,
+        "notice": notice,
+        "csrf": visit.csrf if visit else "",
+        # live.js passes it to /ui/live: what happened between render and subscribe is news.
+        "rendered_at": f"{time.time():.3f}",
+    }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     response.headers.update(SECURITY_HEADERS)
     return response

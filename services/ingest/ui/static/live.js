@@ -73,7 +73,10 @@
     settle = setTimeout(schedule, SETTLE_MS);
   }
 
-  const source = new EventSource("/ui/live");
+  // The render time lets the server tell this page about rows it took in between the
+  // page's render and this subscription (announced only to the pages listening then).
+  const since = document.body.dataset.renderedAt;
+  const source = new EventSource("/ui/live" + (since ? "?since=" + encodeURIComponent(since) : ""));
   source.onopen = () => show("on", "Live");
   source.onerror = () => show("reconnecting", "Reconnecting…");
   for (const kind of ["message", "attempt", "burst"]) {
