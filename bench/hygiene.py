@@ -9,17 +9,16 @@ leftover quorum queues spend a broker's file handles.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aio_pika
 import asyncpg
 
 from bench.stack import BENCH_DB
 from shared.migrate import apply_migrations
+from tests.support.broker_objects import delete_broker_objects
 
 BENCH_PREFIX = "hlbench_"
 
@@ -34,23 +33,8 @@ async def fresh_database() -> None:
     await apply_migrations(BENCH_DB)
 
 
-def _broker_names(kind: str) -> list[str]:
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60, check=True
-    )
-    return [line.strip() for line in listed.stdout.splitlines() if line.strip().startswith(BENCH_PREFIX)]
-
-
 async def remove_bench_broker_objects(amqp_url: str) -> None:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        for name in _broker_names("queues"):
-            await channel.queue_delete(name)
-        for name in _broker_names("exchanges"):
-            await channel.exchange_delete(name)
-    finally:
-        await connection.close()
+    await delete_broker_objects(amqp_url, lambda name: name.startswith(BENCH_PREFIX))
 
 
 @asynccontextmanager

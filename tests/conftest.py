@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +22,7 @@ from shared.db import create_pool
 from shared.migrate import apply_migrations
 from shared.settings import Settings
 from shared.topology import Topology, delete_topology
+from tests.support.broker_objects import delete_broker_objects
 
 # The start time in the run id lets a later run remove what a crashed one left behind.
 RUN_STARTED = int(time.time())
@@ -126,13 +126,6 @@ async def amqp_connection() -> AsyncIterator[aio_pika.abc.AbstractRobustConnecti
     await connection.close()
 
 
-def _broker_names(kind: str) -> list[str]:
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60
-    )
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
-
-
 _RUN_NAME = re.compile(r"^hltest_(\d+)x[0-9a-f]+_")
 
 
@@ -145,20 +138,7 @@ def _is_stale(name: str) -> bool:
 def _remove_broker_objects_of_this_run() -> AsyncIterator[None]:
     """Delete every queue and exchange named with this run's id at the end, and those of runs
     that crashed hours ago at the start: leftovers eat the broker's file-handle budget."""
-    asyncio.run(_delete_broker_objects(_is_stale))
+    asyncio.run(delete_broker_objects(AMQP_URL, _is_stale))
     yield
     marker = f"hltest_{RUN_ID}_"
-    asyncio.run(_delete_broker_objects(lambda name: name.startswith(marker)))
-
-
-async def _delete_broker_objects(doomed) -> None:  # type: ignore[no-untyped-def]
-    connection = await aio_pika.connect(AMQP_URL)
-    try:
-        for kind, delete in (("queues", "queue_delete"), ("exchanges", "exchange_delete")):
-            for name in _broker_names(kind):
-                if doomed(name):
-                    channel = await connection.channel()
-                    await getattr(channel, delete)(name)
-                    await channel.close()
-    finally:
-        await connection.close()
+    asyncio.run(delete_broker_objects(AMQP_URL, lambda name: name.startswith(marker)))
