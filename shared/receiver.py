@@ -19,27 +19,10 @@ import orjson
 from aiohttp import web
 
 from shared import signing
+from shared.web.body import BodyTooLarge, read_body
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-_CHUNK = 64 * 1024
-
-
-class BodyTooLarge(ValueError):
-    """The request body is larger than the cap (nothing beyond the cap was kept)."""
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body bytes, refused as soon as they exceed ``limit``: from the declared
-    Content-Length before reading anything, else while streaming (chunked bodies), so
-    an oversized body is never held in memory."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"the body of {request.content_length} bytes is over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"the body is over {limit} bytes")
-    return bytes(body)
+__all__ = ["BodyTooLarge", "Delivery", "read_body", "verify_delivery", "verify_request"]
 
 
 @dataclass(frozen=True, slots=True)

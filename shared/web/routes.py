@@ -20,7 +20,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from shared.web.errors import BadRequest, Unprocessable
+from shared.web.body import BodyTooLarge, read_body
+from shared.web.errors import BadRequest, PayloadTooLarge, Unprocessable
 from shared.web.responses import json_response
 
 Handler = Callable[..., Awaitable[Any]]
@@ -55,7 +56,10 @@ def _is_list(annotation: Any) -> bool:
 
 
 async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.read()
+    try:
+        raw = await read_body(request, request.client_max_size)
+    except BodyTooLarge as exc:
+        raise PayloadTooLarge(f"Request body is too large: {exc}") from exc
     try:
         data = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:

@@ -80,12 +80,14 @@ async def test_ten_megabyte_body_is_refused_without_being_read_into_memory(hookl
     ten_mb = 10 * 1024 * 1024
     # Warm up with a payload just under the 1 MiB limit: parsing one legitimately
     # costs a few MiB of peak memory, which is not what this test is about.
-    # So is the first over-limit body (the buffers of a refusal); then the peak must stay put.
+    # So is the first chunked over-limit body: with no length declared, up to the limit is
+    # read before the refusal. A declared length over the limit is refused unread.
+    # After that the peak must stay put.
     near_limit = {"eventType": "big", "payload": {"x": "a" * 1_000_000}}
     async with aiohttp.ClientSession(headers=auth) as http:
         async with http.post(hl.api + f"/app/{app_id}/msg", json=near_limit) as r:
             assert r.status == 202, await r.text()
-    assert (await send_big_body(hl.ingest.port, path, auth, 2 * 1024 * 1024, chunked=False))[0] == 413
+    assert (await send_big_body(hl.ingest.port, path, auth, 2 * 1024 * 1024, chunked=True))[0] == 413
     before = hl.ingest.memory_kib()["VmHWM"]
 
     # When 10 MB bodies are posted with a Content-Length, chunked, and without a token
