@@ -43,6 +43,13 @@ class CircuitBreaker:
         state.probing = True
         return Admission.PROBE
 
+    def deferring(self, endpoint_id: str) -> bool:
+        """True when ``admit`` would answer DEFER (asking changes nothing)."""
+        state = self._states.get(endpoint_id)
+        if state is None or state.open_until is None:
+            return False
+        return state.probing or self._clock() < state.open_until
+
     def record(self, endpoint_id: str, *, succeeded: bool, probe: bool = False) -> None:
         if succeeded:
             self._states.pop(endpoint_id, None)

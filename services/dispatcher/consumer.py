@@ -1,10 +1,12 @@
 """Consumes ``<prefix>.dispatch`` and settles each message in exactly one place.
 
-Every message becomes an asyncio task (the channel's prefetch bounds how many); the
-task acks after ``DeliveryHandler.handle`` returned — its consequences are durable —
-and requeues when it raised. A cancelled task settles nothing: its message returns
-to the queue when the channel closes (at-least-once; a duplicate is possible, a loss
-is not).
+A message whose task is to be parked on arrival (its endpoint's circuit is open, or
+the endpoint's slots and queue are full) goes to ``Parking``, which moves such tasks
+to their tiers in batches. Every other message becomes an asyncio task (the
+channel's prefetch bounds how many); the task acks after ``DeliveryHandler.handle``
+returned — its consequences are durable — and requeues when it raised. A cancelled
+task settles nothing: its message returns to the queue when the channel closes
+(at-least-once; a duplicate is possible, a loss is not).
 
 Drain (SIGTERM): cancel the consumer tag so the broker sends no more, drop the tasks
 still waiting for their turn (nothing was sent for them), let the ones already
@@ -21,10 +23,12 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import ChannelInvalidStateError
+from aiormq.abc import AbstractChannel
 
 from services.dispatcher.acks import AckBatcher
 from services.dispatcher.delivery import DeliveryHandler, Progress
 from services.dispatcher.metrics import INFLIGHT, SKIPPED
+from services.dispatcher.parking import Parking
 from services.dispatcher.publisher import TaskPublisher
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology
@@ -46,6 +50,7 @@ class TaskConsumer:
         self._tag: str | None = None
         self._tasks: dict[asyncio.Task[None], Progress] = {}
         self._acks = AckBatcher()
+        self._parking = Parking(handler, publisher, self._acks, requeue_pause=_REQUEUE_PAUSE)
         self.draining = False
 
     @property
@@ -61,26 +66,35 @@ class TaskConsumer:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         if self.draining:  # sent before the cancel arrived: it returns with the channel
             return
-        progress = Progress()
-        task = asyncio.create_task(self._process(message, progress))
-        self._tasks[task] = progress
-        task.add_done_callback(self._tasks.pop)
-
-    async def _process(self, message: AbstractIncomingMessage, progress: Progress) -> None:
-        INFLIGHT.inc()
-        try:
-            await self._settle(message, progress)
-        finally:
-            INFLIGHT.dec()
-
-    async def _settle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
-        """The one place a message is acked or requeued."""
         try:
             channel = message.channel  # the one it came on: its tag means nothing elsewhere
         except ChannelInvalidStateError:  # closed already: the broker redelivers it
             return
         try:
-            await self._handle(message, progress)
+            delivery: DeliveryTask | MalformedTask = DeliveryTask.from_amqp(message)
+        except MalformedTask as exc:
+            delivery = exc
+        else:
+            if (parking := self._handler.park_at_once(delivery)) is not None:
+                self._parking.park(message, channel, delivery, *parking)
+                return
+        progress = Progress()
+        task = asyncio.create_task(self._settle(message, channel, delivery, progress))
+        self._tasks[task] = progress
+        task.add_done_callback(self._tasks.pop)
+
+    async def _settle(
+        self,
+        message: AbstractIncomingMessage,
+        channel: AbstractChannel,
+        delivery: DeliveryTask | MalformedTask,
+        progress: Progress,
+    ) -> None:
+        """The one place a handled message is acked or requeued (``Parking`` settles the
+        ones parked on arrival)."""
+        INFLIGHT.inc()
+        try:
+            await self._handle(message, delivery, progress)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -89,17 +103,19 @@ class TaskConsumer:
             with suppress(Exception):  # a closed channel requeues it anyway
                 await message.nack(requeue=True)
             return
+        finally:
+            INFLIGHT.dec()
         assert message.delivery_tag is not None
         self._acks.ack(channel, message.delivery_tag)
 
-    async def _handle(self, message: AbstractIncomingMessage, progress: Progress) -> None:
-        try:
-            task = DeliveryTask.from_amqp(message)
-        except MalformedTask as exc:
+    async def _handle(
+        self, message: AbstractIncomingMessage, task: DeliveryTask | MalformedTask, progress: Progress
+    ) -> None:
+        if isinstance(task, MalformedTask):
             SKIPPED.labels("malformed").inc()
-            log.warning("not a delivery task; dead-lettered", error=str(exc))
+            log.warning("not a delivery task; dead-lettered", error=str(task))
             progress.acting = True
-            await self._publisher.dead(aio_pika.Message(message.body, headers=message.headers), str(exc))
+            await self._publisher.dead(aio_pika.Message(message.body, headers=message.headers), str(task))
             return
         with structlog.contextvars.bound_contextvars(
             app_id=task.app_id, msg_id=task.msg_id, endpoint_id=task.endpoint_id, attempt=task.attempt
@@ -119,6 +135,7 @@ class TaskConsumer:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*waiting, *unfinished, return_exceptions=True)
+        await self._parking.drain(bound)
         await self._acks.flush()
         log.info(
             "dispatcher drained",

@@ -121,6 +121,28 @@ class DeliveryHandler:
             if admission is Admission.PROBE and not probe_settled:
                 self._breaker.abandon_probe(task.endpoint_id)
 
+    def park_at_once(self, task: DeliveryTask) -> tuple[RetryIn, str] | None:
+        """Where a task goes without a POST when that is clear before anything is awaited —
+        its endpoint's circuit is open, or the endpoint's slots and queue are all taken —
+        with the reason; None when the task needs handling in full. A hanging endpoint's
+        tasks take this path: the consumer parks them in batches, without a task each."""
+        if self._breaker.deferring(task.endpoint_id):
+            at_least = self._breaker.remaining(task.endpoint_id)
+            where = deferral(attempt=task.attempt, schedule=self._schedule, at_least=at_least)
+            return (where, "circuit") if where is not None else None
+        if self._gates.full(task.endpoint_id):
+            where = self._overflow_tier(task)
+            return (where, "backlog") if where is not None else None
+        return None
+
+    def parked(self, task: DeliveryTask, where: RetryIn, reason: str) -> None:
+        """Account for a task whose copy the broker confirmed in a tier."""
+        # Only the destination's next_attempt moves, and only for the API to show: the
+        # task is safe in its tier once confirmed, so the ack need not wait for this row.
+        update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
+        self._log.note(Entry(update))
+        DEFERRED.labels(reason).inc()
+
     async def _usable_endpoint(self, task: DeliveryTask) -> Endpoint | None:
         """The task's endpoint, or None after settling a task whose endpoint is gone or off."""
         endpoint = await self._cache.get(task.endpoint_id)
@@ -157,11 +179,7 @@ class DeliveryHandler:
             return False
         progress.acting = True
         await self._publisher.retry(task, where.delay)
-        # Only the destination's next_attempt moves, and only for the API to show: the
-        # task is safe in its tier once confirmed, so the ack need not wait for this row.
-        update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
-        self._log.note(Entry(update))
-        DEFERRED.labels(reason).inc()
+        self.parked(task, where, reason)
         return True
 
     async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, result: SendResult) -> None:

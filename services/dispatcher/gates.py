@@ -88,16 +88,22 @@ class EndpointGates:
 
     def ticket(self, endpoint_id: str) -> Ticket | None:
         """A ticket, or None when the endpoint's slots and its allowed queue are all taken."""
+        if self.full(endpoint_id):
+            return None
         state = self._endpoints.get(endpoint_id)
         if state is None:
             state = self._endpoints[endpoint_id] = _Endpoint(
                 asyncio.Semaphore(self._concurrency), self._clock()
             )
-        elif state.users >= self._concurrency + self._backlog:
-            if state.users >= self._concurrency + int(self._turnover(state) * self._queue_seconds):
-                return None
         state.users += 1
         return Ticket(self, endpoint_id, state)
+
+    def full(self, endpoint_id: str) -> bool:
+        """True when ``ticket`` would refuse: every slot and the allowed queue are taken."""
+        state = self._endpoints.get(endpoint_id)
+        if state is None or state.users < self._concurrency + self._backlog:
+            return False
+        return state.users >= self._concurrency + int(self._turnover(state) * self._queue_seconds)
 
     def _turnover(self, state: _Endpoint) -> float:
         """Slots given back per second: the last full window's rate, or the current

@@ -59,6 +59,11 @@ class TaskPublisher:
 
     async def retry(self, task: DeliveryTask, delay: float) -> None:
         """Park ``task`` in the tier of ``delay`` seconds; it comes back to the dispatch queue."""
+        await (await self.queue_retry(task, delay))  # raises on a nack, a return or a closed channel
+
+    def queue_retry(self, task: DeliveryTask, delay: float) -> asyncio.Future[asyncio.Future[object]]:
+        """``retry`` without waiting: a future of the copy's broker confirmation, set once
+        the copy is written (callers with many copies await futures, not coroutines)."""
         if self._retry is None:
             raise BrokerUnavailable("not connected to the broker")
         copy = _Copy(delay_label(delay), task, asyncio.get_running_loop().create_future())
@@ -66,7 +71,7 @@ class TaskPublisher:
         if self._writer is None:
             # A task runs after the callbacks already queued: this turn's copies join it.
             self._writer = asyncio.create_task(self._write_copies())
-        await (await copy.written)  # raises on a nack, a return or a closed channel
+        return copy.written
 
     async def _write_copies(self) -> None:
         try:

@@ -75,3 +75,16 @@ def test_an_abandoned_probe_lets_the_next_task_probe():
     assert cb.admit("ep") is Admission.PROBE
     cb.abandon_probe("ep")
     assert cb.admit("ep") is Admission.PROBE
+
+
+def test_deferring_answers_as_admit_would_and_changes_nothing():
+    clock = Clock()
+    cb = breaker(clock)
+    assert not cb.deferring("ep")
+    for _ in range(3):
+        cb.record("ep", succeeded=False)
+    assert cb.deferring("ep") and cb.admit("ep") is Admission.DEFER
+    clock.now += 30
+    assert not cb.deferring("ep")  # a probe is due: asking did not take it
+    assert not cb.deferring("ep") and cb.admit("ep") is Admission.PROBE
+    assert cb.deferring("ep")  # the probe is out: the others wait for its answer

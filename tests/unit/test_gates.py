@@ -88,3 +88,13 @@ async def test_turnover_counts_before_its_first_full_window():
             clock.now += 0.1
     assert sum(gates.ticket("ep") is not None for _ in range(20)) == 11  # 12 in all
     assert keep is not None
+
+
+async def test_full_says_what_ticket_would_answer_without_taking_a_place():
+    gates = EndpointGates(concurrency=2, backlog=1)
+    held = []
+    for _ in range(3):
+        assert not gates.full("ep")
+        held.append(gates.ticket("ep"))
+    assert gates.full("ep") and gates.ticket("ep") is None
+    assert gates.users("ep") == 3 and not gates.full("other")

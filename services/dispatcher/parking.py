@@ -1,0 +1,115 @@
+"""Parks tasks in retry tiers in batches, without an asyncio task per message.
+
+A hanging or failing endpoint's tasks keep arriving among everyone else's, and each
+must be moved to a tier (a copy confirmed by the broker, then the original acked)
+before the consumer reaches the tasks behind it. Handled one by one like deliveries,
+each cost as much dispatcher CPU as a delivery, so one bad endpoint slowed the
+healthy ones. Here the consumer hands over tasks whose fate is clear on arrival
+(``DeliveryHandler.park_at_once``); each loop turn's copies go out in one write, one
+coroutine awaits their confirmations, and the acks join the ack batcher's next write.
+
+A copy the broker did not take leaves its original unacked and requeued after a
+pause, as the consumer does for any failed settlement: a loss is never possible,
+a duplicate is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from dataclasses import dataclass
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from aiormq.abc import AbstractChannel
+
+from services.dispatcher.acks import AckBatcher
+from services.dispatcher.delivery import DeliveryHandler
+from services.dispatcher.publisher import TaskPublisher
+from shared.backoff import RetryIn
+from shared.tasks import DeliveryTask
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class _Parked:
+    message: AbstractIncomingMessage
+    channel: AbstractChannel  # the one it came on: its tag means nothing elsewhere
+    task: DeliveryTask
+    where: RetryIn
+    reason: str
+
+
+class Parking:
+    def __init__(
+        self, handler: DeliveryHandler, publisher: TaskPublisher, acks: AckBatcher, *, requeue_pause: float
+    ) -> None:
+        self._handler, self._publisher, self._acks = handler, publisher, acks
+        self._requeue_pause = requeue_pause
+        self._pending: list[_Parked] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    def park(
+        self,
+        message: AbstractIncomingMessage,
+        channel: AbstractChannel,
+        task: DeliveryTask,
+        where: RetryIn,
+        reason: str,
+    ) -> None:
+        self._pending.append(_Parked(message, channel, task, where, reason))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._park(batch)
+        finally:
+            self._worker = None
+
+    async def _park(self, batch: list[_Parked]) -> None:
+        written: list[asyncio.Future[asyncio.Future[object]]] = []
+        for item in batch:
+            try:
+                written.append(self._publisher.queue_retry(item.task, item.where.delay))
+            except Exception as exc:  # not connected: every later one fails alike
+                failed = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                written.append(failed)
+        # gather over futures creates no tasks; first each copy's write, then its confirm.
+        confirmations = await asyncio.gather(*written, return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(c for c in confirmations if not isinstance(c, BaseException)), return_exceptions=True
+        )
+        outcome_of = iter(outcomes)
+        refused: list[_Parked] = []
+        for item, confirmation in zip(batch, confirmations, strict=True):
+            outcome = confirmation if isinstance(confirmation, BaseException) else next(outcome_of)
+            if isinstance(outcome, BaseException):
+                refused.append(item)
+                continue
+            assert item.message.delivery_tag is not None
+            self._acks.ack(item.channel, item.message.delivery_tag)
+            self._handler.parked(item.task, item.where, item.reason)
+        if refused:
+            log.warning("retry copies not confirmed; requeueing their tasks", count=len(refused))
+            await asyncio.sleep(self._requeue_pause)
+            for item in refused:
+                with suppress(Exception):  # a closed channel requeues it anyway
+                    await item.message.nack(requeue=True)
+
+    async def drain(self, bound: float) -> None:
+        """Let the batch in flight settle, up to ``bound`` seconds; the rest is requeued
+        when the channel closes."""
+        worker = self._worker
+        if worker is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(worker), bound)
+        except TimeoutError:
+            worker.cancel()
+            with suppress(asyncio.CancelledError):
+                await worker
