@@ -8,11 +8,13 @@ attempt number, which is read from there rather than from RabbitMQ's ``x-death``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 H_MSG = "x-hookline-msg-id"
@@ -78,7 +80,16 @@ class DeliveryTask:
 
     @classmethod
     def from_amqp(cls, message: AbstractIncomingMessage) -> DeliveryTask:
-        h = message.headers or {}
+        return cls.from_parts(message.headers, message.body)
+
+    @classmethod
+    def from_delivered(cls, message: DeliveredMessage) -> DeliveryTask:
+        """From a raw aiormq delivery (the dispatcher's consumer)."""
+        return cls.from_parts(message.header.properties.headers, message.body)
+
+    @classmethod
+    def from_parts(cls, headers: Mapping[str, object] | None, body: bytes) -> DeliveryTask:
+        h = headers or {}
         try:
             return cls(
                 msg_id=str(h[H_MSG]),
@@ -86,7 +97,7 @@ class DeliveryTask:
                 endpoint_id=str(h[H_ENDPOINT]),
                 event_type=str(h[H_EVENT_TYPE]),
                 created_at=float(h[H_CREATED]),  # type: ignore[arg-type]
-                payload=message.body,
+                payload=body,
                 attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
                 trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
             )

@@ -14,9 +14,10 @@ delivered again), and its tags mean nothing on the channel that replaced it.
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 
 import structlog
-from aiormq.abc import AbstractChannel, ChannelFrame
+from aiormq.abc import AbstractChannel, ChannelFrame, DeliveredMessage
 from pamqp.commands import Basic
 
 log = structlog.get_logger()
@@ -58,3 +59,10 @@ class AckBatcher:
             return
         frames = [Basic.Ack(delivery_tag=tag) for tag in tags]
         await channel.write_queue.put(ChannelFrame.marshall(channel_number=channel.number, frames=frames))
+
+
+async def requeue(message: DeliveredMessage) -> None:
+    """Give a message back to its queue now (its settlement failed; it comes again)."""
+    assert message.delivery_tag is not None
+    with suppress(Exception):  # a closed channel requeues it anyway
+        await message.channel.basic_nack(message.delivery_tag, requeue=True)

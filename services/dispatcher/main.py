@@ -25,7 +25,7 @@ from services.dispatcher.egress import delivery_session
 from services.dispatcher.endpoints import EndpointCache
 from services.dispatcher.gates import EndpointGates
 from services.dispatcher.health import Readiness, healthz, metrics_handler, readyz_handler
-from services.dispatcher.keys import READINESS, SETTINGS, TUNING
+from services.dispatcher.keys import PARTS, READINESS, SETTINGS, TUNING, Parts
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
@@ -82,6 +82,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
         )
         consumer = TaskConsumer(topology, handler, publisher, prefetch=settings.dispatcher_prefetch)
+        app[PARTS].consumer = consumer
 
         async def on_connect(connection: AbstractRobustConnection) -> None:
             await publisher.on_connect(connection)  # declares the topology first
@@ -124,6 +125,7 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     app[SETTINGS] = settings
     app[TUNING] = tuning or DispatcherTuning()
     app[READINESS] = Readiness({"starting": lambda: False})
+    app[PARTS] = Parts()
     probe = QueueProbe(str(settings.amqp_url), Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))

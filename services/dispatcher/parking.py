@@ -20,10 +20,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
-from aiormq.abc import AbstractChannel
+from aiormq.abc import DeliveredMessage
 
-from services.dispatcher.acks import AckBatcher
+from services.dispatcher.acks import AckBatcher, requeue
 from services.dispatcher.delivery import DeliveryHandler
 from services.dispatcher.publisher import TaskPublisher
 from shared.backoff import RetryIn
@@ -34,8 +33,7 @@ log = structlog.get_logger()
 
 @dataclass(slots=True)
 class _Parked:
-    message: AbstractIncomingMessage
-    channel: AbstractChannel  # the one it came on: its tag means nothing elsewhere
+    message: DeliveredMessage  # acked on the channel it came on: tags mean nothing elsewhere
     task: DeliveryTask
     where: RetryIn
     reason: str
@@ -50,15 +48,8 @@ class Parking:
         self._pending: list[_Parked] = []
         self._worker: asyncio.Task[None] | None = None
 
-    def park(
-        self,
-        message: AbstractIncomingMessage,
-        channel: AbstractChannel,
-        task: DeliveryTask,
-        where: RetryIn,
-        reason: str,
-    ) -> None:
-        self._pending.append(_Parked(message, channel, task, where, reason))
+    def park(self, message: DeliveredMessage, task: DeliveryTask, where: RetryIn, reason: str) -> None:
+        self._pending.append(_Parked(message, task, where, reason))
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
 
@@ -92,14 +83,13 @@ class Parking:
                 refused.append(item)
                 continue
             assert item.message.delivery_tag is not None
-            self._acks.ack(item.channel, item.message.delivery_tag)
+            self._acks.ack(item.message.channel, item.message.delivery_tag)
             self._handler.parked(item.task, item.where, item.reason)
         if refused:
             log.warning("retry copies not confirmed; requeueing their tasks", count=len(refused))
             await asyncio.sleep(self._requeue_pause)
             for item in refused:
-                with suppress(Exception):  # a closed channel requeues it anyway
-                    await item.message.nack(requeue=True)
+                await requeue(item.message)
 
     async def drain(self, bound: float) -> None:
         """Let the batch in flight settle, up to ``bound`` seconds; the rest is requeued

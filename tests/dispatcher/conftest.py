@@ -226,6 +226,15 @@ async def svix_api(settings: Settings) -> AsyncIterator[SvixAsync]:
 @asynccontextmanager
 async def running_dispatcher(settings: Settings, tuning: DispatcherTuning = FAST) -> AsyncIterator[str]:
     """The dispatcher in this process (its ``create_app``), ready; yields its base URL."""
+    async with running_dispatcher_app(settings, tuning) as (url, _app):
+        yield url
+
+
+@asynccontextmanager
+async def running_dispatcher_app(
+    settings: Settings, tuning: DispatcherTuning = FAST
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """``running_dispatcher``, yielding its application too."""
     runner = web.AppRunner(create_app(settings, tuning), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -233,7 +242,7 @@ async def running_dispatcher(settings: Settings, tuning: DispatcherTuning = FAST
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     try:
         await wait_ready(url)
-        yield url
+        yield url, runner.app
     finally:
         await runner.cleanup()
 
