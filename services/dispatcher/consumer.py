@@ -104,7 +104,6 @@ class TaskConsumer:
     async def _on_message(self, message: DeliveredMessage) -> None:
         if self.draining:  # sent before the cancel arrived: it returns with the channel
             return
-        channel = message.channel  # the one it came on: its tag means nothing elsewhere
         try:
             delivery: DeliveryTask | MalformedTask = DeliveryTask.from_delivered(message)
         except MalformedTask as exc:
@@ -114,14 +113,13 @@ class TaskConsumer:
                 self._parking.park(message, delivery, *parking)
                 return
         progress = Progress()
-        task = asyncio.create_task(self._settle(message, channel, delivery, progress))
+        task = asyncio.create_task(self._settle(message, delivery, progress))
         self._tasks[task] = progress
         task.add_done_callback(self._tasks.pop)
 
     async def _settle(
         self,
         message: DeliveredMessage,
-        channel: AbstractChannel,
         delivery: DeliveryTask | MalformedTask,
         progress: Progress,
     ) -> None:
@@ -140,7 +138,8 @@ class TaskConsumer:
         finally:
             INFLIGHT.dec()
         assert message.delivery_tag is not None
-        self._acks.ack(channel, message.delivery_tag)
+        # On the channel it came on, never a later one: its tag means nothing elsewhere.
+        self._acks.ack(message.channel, message.delivery_tag)
 
     async def _handle(
         self, message: DeliveredMessage, task: DeliveryTask | MalformedTask, progress: Progress

@@ -127,8 +127,7 @@ class DeliveryHandler:
         with the reason; None when the task needs handling in full. A hanging endpoint's
         tasks take this path: the consumer parks them in batches, without a task each."""
         if self._breaker.deferring(task.endpoint_id):
-            at_least = self._breaker.remaining(task.endpoint_id)
-            where = deferral(attempt=task.attempt, schedule=self._schedule, at_least=at_least)
+            where = self._circuit_tier(task)
             return (where, "circuit") if where is not None else None
         if self._gates.full(task.endpoint_id):
             where = self._overflow_tier(task)
@@ -163,13 +162,12 @@ class DeliveryHandler:
     def _stalled_tier(self, task: DeliveryTask) -> RetryIn | None:
         return deferral(attempt=task.attempt, schedule=self._schedule, at_least=self._stalled_parking)
 
+    def _circuit_tier(self, task: DeliveryTask) -> RetryIn | None:
+        at_least = self._breaker.remaining(task.endpoint_id)
+        return deferral(attempt=task.attempt, schedule=self._schedule, at_least=at_least)
+
     async def _defer_for_circuit(self, task: DeliveryTask, progress: Progress) -> bool:
-        where = deferral(
-            attempt=task.attempt,
-            schedule=self._schedule,
-            at_least=self._breaker.remaining(task.endpoint_id),
-        )
-        return await self._defer(task, where, "circuit", progress)
+        return await self._defer(task, self._circuit_tier(task), "circuit", progress)
 
     async def _defer(
         self, task: DeliveryTask, where: RetryIn | None, reason: str, progress: Progress
