@@ -78,8 +78,11 @@ async def amqp_rates(amqp_url: str, *, total: int) -> tuple[float, float]:
     return publish_rate, consume_rate
 
 
-async def minimal_loop_rate(amqp_url: str, receiver_url: str, *, total: int, prefetch: int = 256) -> float:
-    """consume → sign → POST → ack, the least a dispatcher must do, in one process."""
+async def minimal_loop_rate(
+    amqp_url: str, receiver_url: str, *, total: int, prefetch: int = 256
+) -> tuple[float, float]:
+    """consume → sign → POST → ack, the least a dispatcher must do, in one process:
+    (messages per second, this process's CPU milliseconds per message)."""
     connection = await aio_pika.connect_robust(amqp_url)
     key = signing.decode_secret(signing.new_secret())
     async with connection, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=prefetch)) as http:
@@ -105,11 +108,12 @@ async def minimal_loop_rate(amqp_url: str, receiver_url: str, *, total: int, pre
                 if count >= total:
                     done.set()
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             tag = await consume_queue.consume(on_message)
             await done.wait()
             rate = total / (time.perf_counter() - started)
+            cpu_ms = (time.process_time() - cpu) * 1000 / total
             await consume_queue.cancel(tag)
         finally:
             await queue.delete(if_unused=False, if_empty=False)
-    return rate
+    return rate, cpu_ms

@@ -15,11 +15,13 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
+from bench.profile import start_profiler
 from bench.stack import BENCH_DB, BENCH_TOKEN, Service, free_port, start_service
 from shared.ids import new_id
 from shared.signing import new_secret
@@ -91,10 +93,24 @@ async def settled_rate(
     raise TimeoutError(f"{await pool.fetchval(query, app_id)} of {total} deliveries settled in {limit_s}s")
 
 
+@dataclass
+class DeliveryFigures:
+    rate: float  # settled deliveries per second
+    rss_mb: float  # the dispatcher's peak RSS (with its workers)
+    cpu_ms: float  # the dispatcher's CPU milliseconds per settled delivery (its main process)
+
+
 async def delivery_rate(
-    logdir: Path, url: str, *, workers: int, messages: int, endpoints: int, share: float = 1.0, **env: str
-) -> tuple[float, float]:
-    """(settled deliveries per second, the dispatcher's peak RSS in MB)."""
+    logdir: Path,
+    url: str,
+    *,
+    workers: int,
+    messages: int,
+    endpoints: int,
+    share: float = 1.0,
+    profile: Path | None = None,
+    **env: str,
+) -> DeliveryFigures:
     run = Run(logdir, **env)
     try:
         ingest = run.start("ingest", "/api/v1/health")
@@ -104,8 +120,13 @@ async def delivery_rate(
             await send_messages(session, app_id, messages)
         async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
             dispatcher = run.start("dispatcher", "/healthz", HOOKLINE_DISPATCHER_WORKERS=str(workers))
+            profiler = start_profiler(dispatcher.process.pid, 15, profile) if profile else None
+            cpu_before = dispatcher.cpu_seconds()
             rate = await settled_rate(pool, app_id, messages * endpoints, limit_s=150, share=share)
-            return rate, dispatcher.rss_mb()
+            cpu_ms = (dispatcher.cpu_seconds() - cpu_before) * 1000 / (messages * endpoints * share)
+            if profiler is not None:
+                profiler.wait(30)
+            return DeliveryFigures(rate, dispatcher.rss_mb(), cpu_ms)
     finally:
         run.stop()
 

@@ -36,6 +36,12 @@ def render(results: dict, notes: list[str]) -> str:
             f"| end-to-end latency at half load (`e2e_latency_ms`) | p50 {latency['p50']:.1f} / "
             f"p95 {latency['p95']:.1f} / p99 {latency['p99']:.1f} ms | |"
         )
+    if results.get("delivery_1proc_cpu_ms") and results.get("ceiling_loop_cpu_ms"):
+        loop, dispatcher = results["ceiling_loop_cpu_ms"], results["delivery_1proc_cpu_ms"]
+        lines.append(
+            f"| CPU per delivery: minimal loop / dispatcher (`ceiling_loop_cpu_ms`, `delivery_1proc_cpu_ms`)"
+            f" | {loop:.3f} / {dispatcher:.3f} ms | {loop / dispatcher:.2f}x |"
+        )
     if "ingest_http_cpu" in results:
         lines.append(
             f"| ingest CPU during HTTP ingest (`ingest_http_cpu`) | {results['ingest_http_cpu']:.2f} core | |"

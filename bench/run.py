@@ -12,9 +12,6 @@ import argparse
 import asyncio
 import json
 import platform
-import shutil
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +22,7 @@ import asyncpg
 from bench import ceilings, delivery
 from bench.hygiene import clean_slate
 from bench.load import http_ingest_rate, publish_ingest_events
+from bench.profile import start_profiler
 from bench.receiver import start_receiver
 from bench.report import render
 from bench.stack import BENCH_DB, BENCH_TOKEN, start_service
@@ -64,17 +62,6 @@ async def purge(prefix: str) -> None:
                 channel = await connection.channel()
         for name in topo.exchanges():
             await channel.exchange_delete(name)
-
-
-def start_profiler(pid: int, seconds: int, output: Path) -> subprocess.Popen | None:
-    """py-spy sampling the ingest process for the load's duration (raw, flamegraph-ready)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("py-spy not found: pip install py-spy into the venv to profile")
-        return None
-    command = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
-    command += ["--nonblocking", "--format", "raw", "--output", str(output)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def measure_ingest(
@@ -136,18 +123,19 @@ async def measure_ingest(
 
 async def measure_delivery(results: dict, notes: list[str], receiver, logdir: Path) -> None:  # type: ignore[no-untyped-def]
     messages, endpoints = 200, 100  # 20,000 deliveries of 1 KiB to 100 endpoints
-    rate, rss = await delivery.delivery_rate(
+    one = await delivery.delivery_rate(
         logdir, receiver.ok_url, workers=1, messages=messages, endpoints=endpoints
     )
-    results["delivery_1proc"] = rate
-    results.setdefault("rss_mb", {})["dispatcher"] = rss
-    results["delivery_2proc"], _ = await delivery.delivery_rate(
+    results["delivery_1proc"], results["delivery_1proc_cpu_ms"] = one.rate, one.cpu_ms
+    results.setdefault("rss_mb", {})["dispatcher"] = one.rss_mb
+    two = await delivery.delivery_rate(
         logdir, receiver.ok_url, workers=2, messages=messages, endpoints=endpoints
     )
+    results["delivery_2proc"] = two.rate
     notes.append(
         f"deliveries: {messages * endpoints:,} of 1 KiB to {endpoints} endpoints, every attempt logged"
     )
-    results["retry_path"], _ = await delivery.delivery_rate(
+    retry = await delivery.delivery_rate(
         logdir,
         receiver.flaky_url,
         workers=1,
@@ -156,6 +144,7 @@ async def measure_delivery(results: dict, notes: list[str], receiver, logdir: Pa
         share=0.95,
         HOOKLINE_RETRY_SCHEDULE="1s,1s,1s,1s,1s,1s,1s",
     )
+    results["retry_path"] = retry.rate
     notes.append(
         "retry path: the receiver fails 50 % of requests, retries every 1 s; rate = deliveries settled/s"
         " until 95 % settled (the last few wait out open circuits: 30 s cool-downs by design)"
@@ -183,6 +172,43 @@ async def main_latency() -> None:
         await measure_latency(results, notes, logdir)
     print(render(results, notes))
     print(f"\nlogs: {logdir}")
+
+
+async def main_delivery(rounds: int, profile: Path | None) -> None:
+    """Only the minimal loop and one dispatcher process, alternating (about 40 s a round):
+    the loop for tuning the dispatcher. CPU per delivery is the steadier figure on a
+    shared machine; the ratio of the two CPU costs is what delivery per process can reach."""
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "rounds": []}
+    async with clean_slate(AMQP_URL) as logdir:
+        receiver = start_receiver()
+        try:
+            for index in range(rounds):
+                loop_rate, loop_cpu = await ceilings.minimal_loop_rate(
+                    AMQP_URL, receiver.ok_url, total=10_000
+                )
+                last = profile if profile and index == rounds - 1 else None
+                one = await delivery.delivery_rate(
+                    logdir, receiver.ok_url, workers=1, messages=200, endpoints=100, profile=last
+                )
+                results["rounds"].append(
+                    {
+                        "ceiling_loop": loop_rate,
+                        "ceiling_loop_cpu_ms": loop_cpu,
+                        "delivery_1proc": one.rate,
+                        "delivery_1proc_cpu_ms": one.cpu_ms,
+                    }
+                )
+                print(
+                    f"round {index + 1}: loop {loop_rate:,.0f}/s {loop_cpu:.3f} ms CPU each;"
+                    f" dispatcher {one.rate:,.0f}/s {one.cpu_ms:.3f} ms CPU each;"
+                    f" rate ratio {one.rate / loop_rate:.2f}, CPU ratio {loop_cpu / one.cpu_ms:.2f}",
+                    flush=True,
+                )
+        finally:
+            receiver.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "delivery.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"logs: {logdir}\nresults: {RESULTS / 'delivery.json'}")
 
 
 async def main_ingest_http(seconds: int, profile: Path | None) -> None:
@@ -214,7 +240,7 @@ async def main() -> None:
             results["ceiling_http_post"] = await ceilings.http_post_rate(receiver.ok_url, total=20_000)
             publish, consume = await ceilings.amqp_rates(AMQP_URL, total=10_000)
             results["ceiling_amqp_publish"], results["ceiling_amqp_consume"] = publish, consume
-            results["ceiling_loop"] = await ceilings.minimal_loop_rate(
+            results["ceiling_loop"], results["ceiling_loop_cpu_ms"] = await ceilings.minimal_loop_rate(
                 AMQP_URL, receiver.ok_url, total=10_000
             )
             await measure_ingest(results, notes, receiver.ok_url, logdir)
@@ -231,10 +257,17 @@ async def main() -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--only", choices=["ingest-http", "latency"], help="measure only this figure (beside its ceiling)"
+        "--only",
+        choices=["ingest-http", "latency", "delivery"],
+        help="measure only this figure (beside its ceiling)",
     )
     parser.add_argument("--seconds", type=int, default=8, help="HTTP ingest load duration (--only)")
-    parser.add_argument("--profile", type=Path, help="py-spy raw profile of ingest under load (--only)")
+    parser.add_argument("--rounds", type=int, default=3, help="loop/dispatcher pairs (--only delivery)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy raw profile of ingest, or of the last round's dispatcher (--only)",
+    )
     return parser.parse_args()
 
 
@@ -245,6 +278,8 @@ if __name__ == "__main__":
     uvloop.install()
     if args.only == "ingest-http":
         asyncio.run(main_ingest_http(args.seconds, args.profile))
+    elif args.only == "delivery":
+        asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":
         asyncio.run(main_latency())
     else:
