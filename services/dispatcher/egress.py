@@ -1,12 +1,12 @@
-"""The HTTP client deliveries go out through: pooled, time-bounded, SSRF-guarded.
+"""The HTTP client deliveries go out through (``http1``): pooled, time-bounded, SSRF-guarded.
 
-SSRF at delivery time: the connector's resolver resolves the host, checks every
-address against ``shared.target_policy`` and hands aiohttp only the allowed ones
+SSRF at delivery time: the client's resolver resolves the host, checks every
+address against ``shared.target_policy`` and hands the client only the allowed ones
 (none left: the attempt fails with the refused addresses as its error),
 so the TCP connection goes to an address that was checked — a DNS answer that
 changes between a check and a connect (rebinding) cannot slip through. The URL's
-host stays the ``Host`` header and the TLS server name. aiohttp never resolves IP
-literals, so ``refusal_for_literal`` checks those before a request is made.
+host stays the ``Host`` header and the TLS server name. IP literals are not
+resolved, so ``refusal_for_literal`` checks those before a request is made.
 
 With ``HOOKLINE_EGRESS_PROXY`` the proxy makes the connection: the dispatcher still
 resolves and checks the target before each request, but the proxy resolves again,
@@ -21,17 +21,17 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from ipaddress import ip_address
 
-import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from services.dispatcher.http1 import Http1Client
 from shared.settings import Settings
 from shared.target_policy import Network, literal_address, parse_networks, refusal_reason
 
 
 class RefusedTarget(OSError):
     """The target resolves to an address Hookline may not send to. An ``OSError`` so that
-    aiohttp reports it as a connection (DNS) error instead of crashing the request."""
+    the client reports it as a connection (DNS) error instead of crashing the request."""
 
 
 class GuardedResolver(AbstractResolver):
@@ -68,28 +68,16 @@ def refusal_for_literal(host: str, allowed: Sequence[Network]) -> str | None:
 
 
 @asynccontextmanager
-async def delivery_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSession]:
+async def delivery_client(settings: Settings) -> AsyncIterator[Http1Client]:
     allowed = parse_networks(settings.allowed_target_cidrs)
-    connector = aiohttp.TCPConnector(
-        # Through a proxy aiohttp resolves only the proxy's own (often private) name.
+    client = Http1Client(
+        # Through a proxy the client resolves only the proxy's own (often private) name.
         resolver=None if settings.egress_proxy else GuardedResolver(allowed),
-        # The prefetch window already bounds POSTs in flight, and per endpoint the
-        # dispatcher's gates do; a per-host cap would let one hanging endpoint starve
-        # every other endpoint on the same host (a shared receiver, a SaaS inbox).
-        limit=settings.dispatcher_prefetch,
-        limit_per_host=0,
-        ttl_dns_cache=10,
-        enable_cleanup_closed=True,
-    )
-    timeout = aiohttp.ClientTimeout(total=settings.delivery_timeout, sock_connect=settings.connect_timeout)
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        trust_env=False,  # the egress proxy is Hookline's setting, not HTTP_PROXY's
-        auto_decompress=True,
-        cookie_jar=aiohttp.DummyCookieJar(),  # receivers must not steer later requests
+        connect_timeout=settings.connect_timeout,
+        timeout=settings.delivery_timeout,
+        proxy=settings.egress_proxy,
     )
     try:
-        yield session
+        yield client
     finally:
-        await session.close()
+        await client.close()

@@ -21,7 +21,7 @@ from services.dispatcher.circuit import CircuitBreaker
 from services.dispatcher.config import DispatcherTuning
 from services.dispatcher.consumer import TaskConsumer
 from services.dispatcher.delivery import DeliveryHandler
-from services.dispatcher.egress import delivery_session
+from services.dispatcher.egress import delivery_client
 from services.dispatcher.endpoints import EndpointCache
 from services.dispatcher.gates import EndpointGates
 from services.dispatcher.health import Readiness, healthz, metrics_handler, readyz_handler
@@ -47,7 +47,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
     async with (
         create_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max) as pool,
-        delivery_session(settings) as session,
+        delivery_client(settings) as client,
     ):
         cache = EndpointCache(pool, settings.dsn(), refresh_seconds=tuning.endpoint_refresh_seconds)
         attempt_log = AttemptLog(
@@ -71,7 +71,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             breaker=CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
             throttle=Throttle(pool),
             sender=Sender(
-                session,
+                client,
                 allowed=parse_networks(settings.allowed_target_cidrs),
                 timeout=settings.delivery_timeout,
                 proxy=settings.egress_proxy,

@@ -7,23 +7,27 @@ TLS error, or a target the SSRF policy refuses.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from services.dispatcher.egress import RefusedTarget, refusal_for_literal
 from services.dispatcher.endpoints import Endpoint
+from services.dispatcher.http1 import (
+    ConnectFailed,
+    Http1Client,
+    InvalidHeader,
+    InvalidResponse,
+    ServerDisconnected,
+    encode_headers,
+)
 from shared.backoff import AttemptOutcome, parse_retry_after
 from shared.signing import delivery_headers
 from shared.target_policy import Network, TargetRefused, check_target
 from shared.tasks import DeliveryTask
-
-RESPONSE_LIMIT = 4096
 
 try:
     VERSION = importlib.metadata.version("hookline")
@@ -37,16 +41,15 @@ _RESERVED = frozenset(
 )
 
 
-def request_headers(
-    custom: Mapping[str, str], signed: Mapping[str, str], user_agent: str = USER_AGENT
-) -> dict[str, str]:
-    """Custom headers first, then Hookline's own (``webhook-*`` included) on top."""
+def static_headers(custom: Mapping[str, str], user_agent: str = USER_AGENT) -> dict[str, str]:
+    """An endpoint's headers apart from the signature's: its custom ones, except any that
+    would replace Hookline's own (``webhook-*`` included), then Hookline's."""
     headers = {
         name: value
         for name, value in custom.items()
         if name.lower() not in _RESERVED and not name.lower().startswith("webhook-")
     }
-    headers.update({"content-type": "application/json", "user-agent": user_agent, **signed})
+    headers.update({"content-type": "application/json", "user-agent": user_agent})
     return headers
 
 
@@ -59,46 +62,51 @@ class SendResult:
     error: str | None = None
 
 
-async def _read_start(response: aiohttp.ClientResponse) -> bytes:
-    chunks, size = [], 0
-    while size < RESPONSE_LIMIT:
-        chunk = await response.content.read(RESPONSE_LIMIT - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _describe(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return f"timed out after {timeout:g}s"
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, RefusedTarget):
+    if isinstance(exc, ConnectFailed) and isinstance(exc.os_error, RefusedTarget):
         return f"refused by the target policy: {exc.os_error}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return f"connection failed: {exc.os_error}"
-    if isinstance(exc, aiohttp.ClientSSLError):
+    if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without a response"
+    if isinstance(exc, ServerDisconnected | InvalidResponse | InvalidHeader):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
 class Sender:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        client: Http1Client,
         *,
         allowed: Sequence[Network],
         timeout: float,
         proxy: str | None = None,
     ) -> None:
-        self._session, self._allowed = session, tuple(allowed)
+        self._client, self._allowed = client, tuple(allowed)
         self._timeout, self._proxy = timeout, proxy
+        self._literal_refusals: dict[str, str | None] = {}
+        # endpoint id -> (its headers as cached, their encoded lines): encoded once, not per POST
+        self._header_lines: dict[str, tuple[Mapping[str, str], bytes]] = {}
+
+    def _lines(self, endpoint: Endpoint, signed: Mapping[str, str]) -> bytes:
+        cached = self._header_lines.get(endpoint.id)
+        if cached is None or cached[0] is not endpoint.headers:  # a changed endpoint is a new object
+            if len(self._header_lines) > 16384:
+                self._header_lines.clear()
+            cached = (endpoint.headers, encode_headers(static_headers(endpoint.headers)))
+            self._header_lines[endpoint.id] = cached
+        return cached[1] + encode_headers(signed)
 
     async def _refusal(self, url: str) -> str | None:
         host = urlsplit(url).hostname or ""
-        reason = refusal_for_literal(host, self._allowed)
+        if host not in self._literal_refusals:  # the allow-list is fixed: one check per host
+            if len(self._literal_refusals) > 16384:
+                self._literal_refusals.clear()
+            self._literal_refusals[host] = refusal_for_literal(host, self._allowed)
+        reason = self._literal_refusals[host]
         if reason is None and self._proxy:
             try:
                 await check_target(url, self._allowed)
@@ -114,19 +122,9 @@ class Sender:
                 AttemptOutcome(), started_at, 0.0, error=f"refused by the target policy: {refusal}"
             )
         signed = delivery_headers(endpoint.signing_keys(started_at), task.msg_id, task.payload, started_at)
-        headers = request_headers(endpoint.headers, signed)
         try:
-            async with self._session.post(
-                endpoint.url,
-                data=task.payload,
-                headers=headers,
-                allow_redirects=False,
-                proxy=self._proxy,
-            ) as response:
-                body = await _read_start(response)
-                retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            response = await self._client.post(endpoint.url, self._lines(endpoint, signed), task.payload)
+        except (TimeoutError, OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             return SendResult(
                 AttemptOutcome(),
                 started_at,
@@ -134,8 +132,8 @@ class Sender:
                 error=_describe(exc, self._timeout),
             )
         return SendResult(
-            AttemptOutcome(status, retry_after),
+            AttemptOutcome(response.status, parse_retry_after(response.retry_after, time.time())),
             started_at,
             time.perf_counter() - clock,
-            response=body.decode("utf-8", errors="replace"),
+            response=response.body.decode("utf-8", errors="replace"),
         )
