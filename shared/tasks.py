@@ -44,6 +44,15 @@ class DeliveryTask:
     attempt: int = 1
     trigger: int = TRIGGER_SCHEDULED
 
+    def log_context(self) -> dict[str, object]:
+        """What every log line about this task carries (``shared.logging.WORK``)."""
+        return {
+            "app_id": self.app_id,
+            "msg_id": self.msg_id,
+            "endpoint_id": self.endpoint_id,
+            "attempt": self.attempt,
+        }
+
     def next_attempt(self) -> DeliveryTask:
         return replace(self, attempt=self.attempt + 1)
 

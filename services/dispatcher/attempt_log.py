@@ -160,7 +160,9 @@ class AttemptLog:
         self._arrived.set()
         if len(self._pending) >= self._flush_rows:
             self._full.set()
-        await asyncio.shield(future)
+        # A caller cancelled while waiting cancels only its future: the entry stays in the
+        # batch, and the writer skips futures that are done.
+        await future
 
     def note(self, entry: Entry) -> None:
         """Queue an entry nobody waits for: it is committed with the next batch, and lost

@@ -35,6 +35,7 @@ from services.dispatcher.delivery import DeliveryHandler, Progress
 from services.dispatcher.metrics import INFLIGHT, SKIPPED
 from services.dispatcher.parking import Parking
 from services.dispatcher.publisher import TaskPublisher
+from shared.logging import WORK
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology, declare_topology
 
@@ -151,10 +152,8 @@ class TaskConsumer:
             headers = message.header.properties.headers
             await self._publisher.dead(aio_pika.Message(message.body, headers=headers), str(task))
             return
-        with structlog.contextvars.bound_contextvars(
-            app_id=task.app_id, msg_id=task.msg_id, endpoint_id=task.endpoint_id, attempt=task.attempt
-        ):
-            await self._handler.handle(task, progress)
+        WORK.set(task)  # this asyncio task's own context: no reset needed
+        await self._handler.handle(task, progress)
 
     async def drain(self, bound: float) -> None:
         self.draining = True

@@ -215,8 +215,11 @@ class DeliveryHandler:
             effects.append(
                 self._publisher.dead(task.to_amqp(), f"{decision.attempts} attempts; last: {reason}")
             )
-        effects.append(self._log.record(Entry(destination, attempt, succeeded)))
-        await asyncio.gather(*effects)
+        record = self._log.record(Entry(destination, attempt, succeeded))
+        if effects:
+            await asyncio.gather(*effects, record)
+        else:  # a success: nothing to publish, and no task for gather to wrap the record in
+            await record
         self._count(task, decision, result)
 
     def _count(self, task: DeliveryTask, decision: object, result: SendResult) -> None:
