@@ -54,7 +54,9 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             pool,
             disable_after=settings.disable_after,
             flush_seconds=tuning.attempt_flush_seconds,
-            flush_rows=tuning.attempt_flush_rows,
+            # A delivery holds its prefetch slot until its attempt is committed: once half of
+            # the window waits for the writer, waiting longer only idles the other half.
+            flush_rows=min(tuning.attempt_flush_rows, max(1, settings.dispatcher_prefetch // 2)),
         )
         publisher = TaskPublisher(topology)
         stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
