@@ -2,7 +2,10 @@
 
 Like the millisecond KSUIDs Svix uses: 4 bytes of seconds since the KSUID epoch,
 1 byte of sub-second fraction, 15 random bytes. Lexicographic order of two ids is
-their creation order to about 4 ms, which is what iterator pagination relies on.
+their creation order to about 4 ms, which is what iterator pagination relies on; ids
+one process makes within the same 4 ms are kept in order too (the random part of a
+later one is made larger when it is not already), so a list never shows two messages
+of one burst the wrong way round.
 """
 
 from __future__ import annotations
@@ -17,20 +20,32 @@ _LENGTH = 27
 PREFIXES = ("app", "ep", "msg", "atmpt", "qtask", "src")
 
 
+_RANDOM_BITS = 120
+# Two base62 digits per division: half the big-integer divisions of one digit at a time.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_last_stamp, _last_random = -1, 0
+
+
 def _base62(number: int) -> str:
-    chars = []
+    pairs = []
     while number:
-        number, rem = divmod(number, 62)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars)).rjust(_LENGTH, "0")
+        number, rem = divmod(number, 3844)
+        pairs.append(_PAIRS[rem])
+    return "".join(reversed(pairs)).rjust(_LENGTH + 1, "0")[-_LENGTH:]
 
 
 def ksuid(at: float | None = None) -> str:
+    global _last_stamp, _last_random
     now = time.time() if at is None else at
-    seconds = int(now) - _KSUID_EPOCH
-    fraction = int((now % 1) * 256)
-    raw = seconds.to_bytes(4, "big") + bytes([fraction]) + os.urandom(15)
-    return _base62(int.from_bytes(raw, "big"))
+    stamp = ((int(now) - _KSUID_EPOCH) << 8) | int((now % 1) * 256)  # 4 bytes seconds, 1 byte fraction
+    random = int.from_bytes(os.urandom(15), "big")
+    if stamp == _last_stamp and random <= _last_random:
+        # Later within the same 4 ms: still random, but after the previous id.
+        random = _last_random + 1 + (random & 0xFFFFFFFF)
+        if random >> _RANDOM_BITS:  # the random part ran out (2^-88): order is not kept
+            random &= (1 << _RANDOM_BITS) - 1
+    _last_stamp, _last_random = stamp, random
+    return _base62((stamp << _RANDOM_BITS) | random)
 
 
 def new_id(prefix: str, at: float | None = None) -> str:

@@ -8,6 +8,23 @@ from shared.settings import Settings, parse_duration
 from shared.topology import Topology, delay_label
 
 
+def test_ids_made_in_one_burst_sort_in_the_order_they_were_made():
+    at = time.time()
+    burst = [ids.new_id("msg", at=at) for _ in range(1000)]  # all in the same 4 ms
+    assert burst == sorted(burst) and len(set(burst)) == 1000
+    assert all(len(i) == len("msg_") + 27 for i in burst)
+
+
+def test_base62_matches_the_one_digit_at_a_time_definition():
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    for number in (0, 1, 61, 62, 3843, 3844, 2**160 - 1, 123456789 << 120):
+        digits, n = "", number
+        while n:
+            n, rem = divmod(n, 62)
+            digits = alphabet[rem] + digits
+        assert ids._base62(number) == digits.rjust(27, "0")
+
+
 def test_ids_have_prefix_and_sort_by_creation_time():
     first = ids.new_id("msg", at=time.time() - 1)
     second = ids.new_id("msg")
