@@ -65,7 +65,7 @@ class Target:
     port: int
     path: str  # origin-form request target
     authority: str  # the Host header
-    url: str
+    absolute: str  # absolute-form request target, for a proxy (no fragment, no user info)
 
 
 @lru_cache(maxsize=16384)
@@ -80,7 +80,7 @@ def parse_target(url: str) -> Target:
     authority = parts.netloc.rpartition("@")[2]
     if parts.port == (443 if tls else 80):
         authority = authority.rpartition(":")[0]
-    return Target(tls, parts.hostname, port, path, authority, url)
+    return Target(tls, parts.hostname, port, path, authority, f"{parts.scheme}://{authority}{path}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +263,7 @@ class Http1Client:
         self._idle.clear()
 
     def _request(self, target: Target, headers: Mapping[str, str] | bytes, body: bytes) -> list[bytes]:
-        path = target.url if self._proxy and not target.tls else target.path
+        path = target.absolute if self._proxy and not target.tls else target.path
         head = f"POST {path} HTTP/1.1\r\nhost: {target.authority}\r\ncontent-length: {len(body)}\r\n"
         extra = self._proxy_auth if self._proxy and not target.tls and self._proxy_auth else b""
         lines = headers if isinstance(headers, bytes) else encode_headers(headers)

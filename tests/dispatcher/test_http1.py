@@ -212,6 +212,7 @@ async def test_timeouts_refusals_and_bad_headers():
 def test_targets_are_parsed_as_http_sends_them():
     assert parse_target("http://example.com/a/b?c=d").path == "/a/b?c=d"
     assert parse_target("http://example.com").path == "/"
+    assert parse_target("http://example.com:8080/a?b#frag").absolute == "http://example.com:8080/a?b"
     assert parse_target("https://example.com:443/x").authority == "example.com"
     assert parse_target("https://example.com:8443/x").authority == "example.com:8443"
     assert (parse_target("http://[::1]:8080/").host, parse_target("http://[::1]:8080/").port) == ("::1", 8080)
