@@ -2,11 +2,18 @@
 
 At most ``concurrency`` POSTs to one endpoint are in flight in a process. Beyond
 them, tasks of the endpoint may wait for a turn while they hold a prefetch slot:
-``backlog`` of them always, and more while the endpoint turns its slots over fast
-enough to serve them within ``queue_seconds`` (a hot, healthy endpoint keeps its
-tasks instead of pushing them through a retry tier; a hanging one, which turns
-nothing over, holds at most ``concurrency + backlog`` slots). A task beyond that
-gets no ticket: the caller parks it in a retry tier.
+``backlog`` of them always, and more while the endpoint serves fast enough to reach
+them within ``queue_seconds`` (a hot, healthy endpoint keeps its tasks instead of
+pushing them through a retry tier). How fast it serves is the higher of its recent
+turnover and ``concurrency`` over its typical answer time (a moving average, so a
+burst that finds the endpoint idle is judged by how it answered before, not as an
+unknown). An endpoint whose slots have all been held for longer than it normally
+takes to answer gets ``backlog`` alone, however fast it was: one that hangs holds at
+most ``concurrency + backlog`` slots. A task beyond that gets no ticket: the caller
+parks it in a retry tier.
+
+What an endpoint taught is kept for ``_KEEP_IDLE`` seconds after its last task, so
+memory follows the endpoints in recent traffic.
 
 ``stalled_for`` tells a busy endpoint from a stalled one: how long every slot has been
 held by the same requests. A task already waiting behind a stalled endpoint gives up
@@ -25,6 +32,12 @@ from types import TracebackType
 # Turnover is measured over windows of this many seconds; a window younger than
 # _MIN_ELAPSED counts as that old, so a few quick answers at its start are no rate.
 _RATE_WINDOW, _MIN_ELAPSED = 1.0, 0.25
+# The answer-time average: the weight of the newest answer, and the least time counted.
+_LATENCY_WEIGHT, _MIN_LATENCY = 0.2, 0.001
+# Slots all held for this many typical answer times (and at least _MIN_SLOW seconds)
+# mean the endpoint is slower than it was: its queue shrinks to the backlog.
+_SLOW_FACTOR, _MIN_SLOW = 4.0, 0.25
+_KEEP_IDLE = 60.0
 
 
 class EndpointStalled(Exception):
@@ -40,6 +53,8 @@ class _Endpoint:
     started: list[float] = field(default_factory=list)  # when each held slot was taken
     finished: int = 0  # slots given back in the current window
     rate: float = 0.0  # slots given back per second in the last full window
+    latency: float = 0.0  # moving average of how long a slot is held; 0 before any answer
+    idle_since: float | None = None  # when its last task left
 
 
 class Ticket:
@@ -65,6 +80,10 @@ class Ticket:
         state, now = self._state, self._gates._clock()
         state.started.remove(self._started)  # type: ignore[arg-type]
         state.finished += 1
+        held = max(now - self._started, _MIN_LATENCY)  # type: ignore[operator]
+        state.latency = (
+            held if not state.latency else state.latency + _LATENCY_WEIGHT * (held - state.latency)
+        )
         if now - state.window_start >= _RATE_WINDOW:
             state.rate = state.finished / (now - state.window_start)
             state.window_start, state.finished = now, 0
@@ -85,6 +104,7 @@ class EndpointGates:
         self._concurrency, self._backlog, self._clock = concurrency, backlog, clock
         self._queue_seconds, self._stall_after = queue_seconds, stall_after
         self._endpoints: dict[str, _Endpoint] = {}
+        self._swept = clock()
 
     def ticket(self, endpoint_id: str) -> Ticket | None:
         """A ticket, or None when the endpoint's slots and its allowed queue are all taken."""
@@ -96,6 +116,7 @@ class EndpointGates:
                 asyncio.Semaphore(self._concurrency), self._clock()
             )
         state.users += 1
+        state.idle_since = None
         return Ticket(self, endpoint_id, state)
 
     def full(self, endpoint_id: str) -> bool:
@@ -103,7 +124,16 @@ class EndpointGates:
         state = self._endpoints.get(endpoint_id)
         if state is None or state.users < self._concurrency + self._backlog:
             return False
-        return state.users >= self._concurrency + int(self._turnover(state) * self._queue_seconds)
+        return state.users >= self._concurrency + self._queue_allowed(state)
+
+    def _queue_allowed(self, state: _Endpoint) -> int:
+        """How many of the endpoint's tasks may wait for a slot (at least ``backlog``)."""
+        if not state.latency:
+            return int(self._turnover(state) * self._queue_seconds)
+        if self._held_for(state) > max(_MIN_SLOW, _SLOW_FACTOR * state.latency):
+            return self._backlog  # slower than it was, perhaps hanging: no credit for its past
+        serves = max(self._turnover(state), self._concurrency / state.latency)
+        return int(serves * self._queue_seconds)
 
     def _turnover(self, state: _Endpoint) -> float:
         """Slots given back per second: the last full window's rate, or the current
@@ -116,7 +146,10 @@ class EndpointGates:
         """Seconds since the newest of the endpoint's in-flight requests started, when all
         its slots are taken (0 while it has a free slot)."""
         state = self._endpoints.get(endpoint_id)
-        if state is None or len(state.started) < self._concurrency:
+        return 0.0 if state is None else self._held_for(state)
+
+    def _held_for(self, state: _Endpoint) -> float:
+        if len(state.started) < self._concurrency:
             return 0.0
         return self._clock() - max(state.started)
 
@@ -137,8 +170,19 @@ class EndpointGates:
     def _leave(self, endpoint_id: str) -> None:
         state = self._endpoints[endpoint_id]
         state.users -= 1
-        if not state.users:  # idle endpoints cost nothing
+        if state.users:
+            return
+        now = self._clock()
+        if state.latency:
+            state.idle_since = now  # kept: its next burst is judged by what it taught
+        else:
             del self._endpoints[endpoint_id]
+        if now - self._swept > _KEEP_IDLE / 4:
+            self._swept = now
+            for key in [
+                k for k, v in self._endpoints.items() if v.idle_since and now - v.idle_since > _KEEP_IDLE
+            ]:
+                del self._endpoints[key]
 
     def users(self, endpoint_id: str) -> int:
         state = self._endpoints.get(endpoint_id)

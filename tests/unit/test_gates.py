@@ -79,15 +79,54 @@ async def test_a_waiting_task_stays_while_the_endpoint_turns_over():
     await holder
 
 
-async def test_turnover_counts_before_its_first_full_window():
+async def test_an_endpoints_queue_follows_how_fast_it_answers_from_its_first_answers():
     clock = Clock()
     gates = EndpointGates(concurrency=2, backlog=0, queue_seconds=1.0, clock=clock)
-    keep = gates.ticket("ep")  # the endpoint stays known
-    for _ in range(5):  # five answers in the first half second: 10/s so far
+    keep = gates.ticket("ep")  # the endpoint stays busy
+    for _ in range(5):  # answers of 0.1 s each: two slots serve 20/s
         async with gates.ticket("ep"):
             clock.now += 0.1
-    assert sum(gates.ticket("ep") is not None for _ in range(20)) == 11  # 12 in all
+    assert sum(gates.ticket("ep") is not None for _ in range(25)) == 21  # 2 + 20 in all
     assert keep is not None
+
+
+async def test_a_burst_that_finds_a_known_endpoint_idle_is_judged_by_its_past_answers():
+    clock = Clock()
+    gates = EndpointGates(concurrency=2, backlog=1, queue_seconds=1.0, clock=clock)
+    for _ in range(5):
+        async with gates.ticket("fast"):
+            clock.now += 0.01  # 10 ms answers: two slots serve 200/s
+    assert gates.users("fast") == 0
+    clock.now += 30  # idle for a while, then a burst
+    assert sum(gates.ticket("fast") is not None for _ in range(300)) == 202
+    # An endpoint that never answered has only its backlog
+    assert sum(gates.ticket("new") is not None for _ in range(10)) == 3
+
+
+async def test_a_fast_endpoint_that_starts_hanging_keeps_only_its_backlog():
+    clock = Clock()
+    gates = EndpointGates(concurrency=2, backlog=1, queue_seconds=1.0, clock=clock)
+    for _ in range(5):
+        async with gates.ticket("ep"):
+            clock.now += 0.01
+    hanging = [gates.ticket("ep"), gates.ticket("ep")]
+    for ticket in hanging:
+        await ticket.__aenter__()  # type: ignore[union-attr]
+    clock.now += 0.02  # both slots held for twice its usual answer time: still fine
+    assert not gates.full("ep")
+    clock.now += 0.3  # held for 30 of its answer times: it is not answering
+    assert [gates.ticket("ep") is not None for _ in range(3)] == [True, False, False]
+
+
+async def test_endpoints_idle_for_a_minute_are_forgotten():
+    clock = Clock()
+    gates = EndpointGates(concurrency=1, backlog=0, clock=clock)
+    async with gates.ticket("old"):
+        clock.now += 0.01
+    clock.now += 61
+    async with gates.ticket("other"):
+        clock.now += 0.01
+    assert "old" not in gates._endpoints and "other" in gates._endpoints
 
 
 async def test_full_says_what_ticket_would_answer_without_taking_a_place():
