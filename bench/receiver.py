@@ -87,7 +87,11 @@ def _wait_port(port: int, timeout: float = 10) -> None:
     raise RuntimeError(f"receiver did not start on port {port}")
 
 
-def start_receiver(ok_port: int = 18080, flaky_port: int = 18081) -> Receiver:
+def start_receiver() -> Receiver:
+    from bench.stack import free_port
+
+    # Ports nobody holds: on a fixed port a leftover server would answer in the bench's place.
+    ok_port, flaky_port = free_port(), free_port()
     nginx = ensure_nginx()
     if nginx:
         workdir = tempfile.mkdtemp(prefix="hookline-bench-nginx-")
@@ -102,4 +106,7 @@ def start_receiver(ok_port: int = 18080, flaky_port: int = 18081) -> Receiver:
         kind = "aiohttp"
     _wait_port(ok_port)
     _wait_port(flaky_port)
+    time.sleep(0.2)
+    if process.poll() is not None:  # nginx gives up on every port when one bind fails
+        raise RuntimeError(f"the {kind} receiver exited at start (code {process.returncode})")
     return Receiver(kind, f"http://127.0.0.1:{ok_port}/hook", f"http://127.0.0.1:{flaky_port}/hook", process)
