@@ -13,6 +13,7 @@ the one a restart raises that is easy to miss).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,8 @@ from services.dispatcher.metrics import ENDPOINTS_DISABLED
 from shared.db import DATABASE_ERRORS
 
 log = structlog.get_logger()
+
+_SLOW_COMMIT = 0.5  # seconds: every delivery in the batch held its prefetch slot meanwhile
 
 # message_destination.status (the Svix SDK's MessageStatus).
 SUCCESS, PENDING, FAIL, SENDING = 0, 1, 2, 3
@@ -190,6 +193,7 @@ class AttemptLog:
         delay, tries = 0.1, 0
         while self._pending:
             batch = self._pending[: self._flush_rows]
+            started = time.perf_counter()
             try:
                 await self._commit([entry for entry, _ in batch])
             except Exception as exc:
@@ -206,6 +210,9 @@ class AttemptLog:
                 delay = min(delay * 2, 5.0)
                 continue
             self.healthy = True
+            took = time.perf_counter() - started
+            if took > _SLOW_COMMIT:
+                log.warning("attempt log commit was slow", seconds=round(took, 3), rows=len(batch))
             del self._pending[: len(batch)]
             for _, future in batch:
                 if future is not None and not future.done():
