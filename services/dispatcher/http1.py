@@ -11,6 +11,11 @@ egress proxy (absolute-form for http, ``CONNECT`` for https) and SSRF-checked DN
 
 Only the start of a response body is kept (``keep``); a body longer than
 ``_DRAIN_LIMIT`` is not read to its end: the connection is closed instead of reused.
+No ``Accept-Encoding`` is sent, so a receiver answers uncompressed (one that compresses
+anyway has the compressed bytes shown). There is no cap on connections, in all or per
+host: the prefetch window bounds the POSTs in flight and the dispatcher's gates bound
+them per endpoint; a per-host cap would let one hanging endpoint starve every other
+endpoint on the same host (a shared receiver, a SaaS inbox).
 """
 
 from __future__ import annotations
@@ -231,7 +236,6 @@ class Http1Client:
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        self._fixed = b"accept: */*\r\n"
 
     async def post(self, url: str, headers: Mapping[str, str] | bytes, body: bytes) -> Response:
         """POST ``body`` to ``url`` with ``headers`` (or header lines from ``encode_headers``).
@@ -267,7 +271,7 @@ class Http1Client:
         head = f"POST {path} HTTP/1.1\r\nhost: {target.authority}\r\ncontent-length: {len(body)}\r\n"
         extra = self._proxy_auth if self._proxy and not target.tls and self._proxy_auth else b""
         lines = headers if isinstance(headers, bytes) else encode_headers(headers)
-        return [head.encode(), self._fixed, extra, lines, b"\r\n", body]
+        return [head.encode(), extra, lines, b"\r\n", body]
 
     async def _exchange(self, connection: _Connection, data: list[bytes], deadline: float) -> Response:
         loop = asyncio.get_running_loop()
