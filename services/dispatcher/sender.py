@@ -87,7 +87,7 @@ class Sender:
     ) -> None:
         self._client, self._allowed = client, tuple(allowed)
         self._timeout, self._proxy = timeout, proxy
-        self._literal_refusals: dict[str, str | None] = {}
+        self._literal_refusals: dict[str, str | None] = {}  # URL -> why its IP literal is refused
         # endpoint id -> (its headers as cached, their encoded lines): encoded once, not per POST
         self._header_lines: dict[str, tuple[Mapping[str, str], bytes]] = {}
 
@@ -101,12 +101,13 @@ class Sender:
         return cached[1] + encode_headers(signed)
 
     async def _refusal(self, url: str) -> str | None:
-        host = urlsplit(url).hostname or ""
-        if host not in self._literal_refusals:  # the allow-list is fixed: one check per host
+        reason = self._literal_refusals.get(url, "")
+        if reason == "":  # not seen yet; the allow-list is fixed: one check per URL
             if len(self._literal_refusals) > 16384:
                 self._literal_refusals.clear()
-            self._literal_refusals[host] = refusal_for_literal(host, self._allowed)
-        reason = self._literal_refusals[host]
+            reason = self._literal_refusals[url] = refusal_for_literal(
+                urlsplit(url).hostname or "", self._allowed
+            )
         if reason is None and self._proxy:
             try:
                 await check_target(url, self._allowed)
