@@ -21,7 +21,10 @@ H_MSG = "x-hookline-msg-id"
 H_APP = "x-hookline-app-id"
 H_ENDPOINT = "x-hookline-endpoint-id"
 H_EVENT_TYPE = "x-hookline-event-type"
-H_CREATED = "x-hookline-created-at"  # unix seconds (float) the message was accepted
+# When the message was accepted: unix milliseconds, an integer. (pamqp writes a Python float
+# as a 32-bit float, which keeps a timestamp only to about ±64 s; tasks written that way
+# before still carry float seconds and are read as such.)
+H_CREATED = "x-hookline-created-at"
 H_ATTEMPT = "x-hookline-attempt"  # 1 for the first attempt of this task
 H_TRIGGER = "x-hookline-trigger"  # 0 scheduled, 1 manual (resend / recover)
 
@@ -62,7 +65,7 @@ class DeliveryTask:
             H_APP: self.app_id,
             H_ENDPOINT: self.endpoint_id,
             H_EVENT_TYPE: self.event_type,
-            H_CREATED: self.created_at,
+            H_CREATED: round(self.created_at * 1000),
             H_ATTEMPT: self.attempt,
             H_TRIGGER: self.trigger,
         }
@@ -105,7 +108,7 @@ class DeliveryTask:
                 app_id=str(h[H_APP]),
                 endpoint_id=str(h[H_ENDPOINT]),
                 event_type=str(h[H_EVENT_TYPE]),
-                created_at=float(h[H_CREATED]),  # type: ignore[arg-type]
+                created_at=_created_seconds(h[H_CREATED]),
                 payload=body,
                 attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
                 trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
@@ -116,3 +119,9 @@ class DeliveryTask:
     @property
     def created_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.created_at, UTC)
+
+
+def _created_seconds(raw: object) -> float:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw / 1000
+    return float(raw)  # type: ignore[arg-type]  # float seconds, from before milliseconds
