@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.stack import free_port
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -88,8 +90,6 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 
 def start_receiver() -> Receiver:
-    from bench.stack import free_port
-
     # Ports nobody holds: on a fixed port a leftover server would answer in the bench's place.
     ok_port, flaky_port = free_port(), free_port()
     nginx = ensure_nginx()
