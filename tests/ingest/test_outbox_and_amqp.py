@@ -43,7 +43,9 @@ async def test_outbox_publishes_destinations_committed_while_broker_was_down(
 
         # And once the broker is back, the relay publishes every one of them
         await proxy.restore()
-        tasks = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 5, timeout=30)
+        tasks = await drain_tasks(
+            amqp_connection, ingest.topology.dispatch_queue, 5, app_id=app.id, timeout=30
+        )
         assert sorted({t.msg_id for t in tasks}) == sorted(sent)
         async with asyncio.timeout(10):
             while await db_pool.fetchval(

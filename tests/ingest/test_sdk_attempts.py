@@ -50,7 +50,7 @@ async def test_attempt_routes_parse_with_the_sdk(svix, ingest, db_pool, amqp_con
     app = await svix.application.create(ApplicationIn(name="Attempts"))
     ep = await svix.endpoint.create(app.id, EndpointIn(url="http://127.0.0.1:9/"))
     msg = await svix.message.create(app.id, MessageIn(event_type="a.b", payload={"k": "v"}, channels=["c1"]))
-    await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 1)
+    await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 1, app_id=app.id)
     failed = await record_attempt(db_pool, msg.id, ep.id, app.id, code=500, status=2)
 
     by_endpoint = await svix.message_attempt.list_by_endpoint(
@@ -84,13 +84,13 @@ async def test_resend_and_recover_publish_manual_attempts(svix, ingest, db_pool,
     msgs = [
         await svix.message.create(app.id, MessageIn(event_type="a.b", payload={"i": i})) for i in range(3)
     ]
-    await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 3)
+    await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 3, app_id=app.id)
     for m in msgs:
         await record_attempt(db_pool, m.id, ep.id, app.id, code=503, status=2)
 
     # resend one message to the endpoint
     await svix.message_attempt.resend(app.id, msgs[0].id, ep.id)
-    [task] = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 1)
+    [task] = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 1, app_id=app.id)
     assert (task.msg_id, task.endpoint_id, task.trigger) == (msgs[0].id, ep.id, TRIGGER_MANUAL)
     status = await db_pool.fetchval(
         "SELECT status FROM message_destination WHERE msg_id = $1 AND endpoint_id = $2", msgs[0].id, ep.id
@@ -100,6 +100,6 @@ async def test_resend_and_recover_publish_manual_attempts(svix, ingest, db_pool,
     # recover every failure in the window: the two still failed
     out = await svix.endpoint.recover(app.id, ep.id, RecoverIn(since=datetime.now(UTC) - timedelta(hours=1)))
     assert out.id.startswith("qtask_") and out.task == "endpoint.recover"
-    tasks = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 2)
+    tasks = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 2, app_id=app.id)
     assert sorted(t.msg_id for t in tasks) == sorted(m.id for m in msgs[1:])
     assert {t.trigger for t in tasks} == {TRIGGER_MANUAL}
