@@ -1,11 +1,15 @@
-"""Log lines: the task a line is about comes with it, secrets do not."""
+"""Log lines: the task a line is about comes with it, secrets do not.
+
+The lines are read from a real process's stderr, as a log collector would read them."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
+import subprocess
 import sys
+
+SCRIPT = """
+import asyncio
 
 import structlog
 
@@ -13,26 +17,28 @@ from shared.logging import WORK, configure_logging
 from shared.settings import Settings
 from shared.tasks import DeliveryTask
 
+configure_logging(Settings(log_format="json", log_level="info"), "dispatcher")
+log = structlog.get_logger()
+task = DeliveryTask("msg_1", "app_1", "ep_1", "user.created", 0.0, b"{}", attempt=3)
 
-def test_a_line_carries_its_tasks_context_and_no_secret(monkeypatch):
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    configure_logging(Settings(log_format="json", log_level="info"), "dispatcher")
-    log = structlog.get_logger()
-    task = DeliveryTask("msg_1", "app_1", "ep_1", "user.created", 0.0, b"{}", attempt=3)
 
-    async def handle(work: DeliveryTask | None) -> None:
-        WORK.set(work)
-        log.info("inside", secret="whsec_abc")
+async def handle() -> None:
+    WORK.set(task)
+    log.info("inside", secret="whsec_abc")
 
-    async def main() -> None:
-        await asyncio.create_task(handle(task))
-        log.info("outside")  # the task's own context did not leak into its creator's
 
-    asyncio.run(main())
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+async def main() -> None:
+    await asyncio.create_task(handle())
+    log.info("outside")  # the task's own context did not leak into its creator's
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_line_carries_its_tasks_context_and_no_secret():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True)
+    inside, outside = (json.loads(line) for line in done.stderr.splitlines())
     assert {k: inside[k] for k in ("app_id", "msg_id", "endpoint_id", "attempt", "service")} == {
         "app_id": "app_1",
         "msg_id": "msg_1",
@@ -40,5 +46,5 @@ def test_a_line_carries_its_tasks_context_and_no_secret(monkeypatch):
         "attempt": 3,
         "service": "dispatcher",
     }
-    assert inside["secret"] == "[redacted]"
-    assert "msg_id" not in outside
+    assert inside["secret"] == "[redacted]" and "whsec_abc" not in done.stderr
+    assert outside["event"] == "outside" and "msg_id" not in outside
