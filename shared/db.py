@@ -3,11 +3,15 @@ the errors a database call raises while PostgreSQL is away or restarting."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 import orjson
+import structlog
+
+log = structlog.get_logger()
 
 # What a call on the pool raises from the database's side: the server away or
 # restarting, a broken connection, an error the server reported. InternalClientError is
@@ -35,11 +39,39 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+# What a connection attempt raises while PostgreSQL is away, starting, shutting down or
+# full: worth waiting out. A wrong password or database name is not, and fails at once.
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.OperatorInterventionError,  # "the database system is starting up / shutting down"
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+
 @asynccontextmanager
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
-    )
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, max_backoff: float = 5.0
+) -> AsyncIterator[asyncpg.Pool]:
+    """The pool, once PostgreSQL answers. A service started while the database restarts
+    (a rollout during a failover, a pod rescheduled beside a database restart) waits for
+    it instead of exiting into the orchestrator's crash-loop back-off, which grows to
+    minutes; the startup probe still bounds the wait."""
+    delay = 0.2
+    while True:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+            )
+            break
+        except UNREACHABLE_ERRORS as exc:
+            # The error's text names host and port at most; the DSN (and its password) is not logged.
+            log.warning(
+                "database unreachable, retrying", error=str(exc) or type(exc).__name__, retry_in=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff)
     try:
         yield pool
     finally:
