@@ -5,10 +5,12 @@ import asyncio
 import uuid
 
 import aio_pika
+import aiohttp
 import orjson
 from svix.api import ApplicationIn, EndpointIn, MessageGetOptions, MessageIn
 
 from services.ingest.amqp_ingest import REJECT_REASON_HEADER
+from services.ingest.keys import PUBLISHER
 from tests.ingest.conftest import start_ingest
 from tests.ingest.test_messages import drain_tasks
 from tests.support.tcp_proxy import TcpProxy
@@ -40,6 +42,14 @@ async def test_outbox_publishes_destinations_committed_while_broker_was_down(
             "SELECT count(*) FROM message_destination WHERE endpoint_id = $1 AND NOT published", ep.id
         )
         assert unpublished == 5
+
+        # And ingest stays ready meanwhile (its outbox takes the traffic), once it has
+        # noticed that the broker is gone
+        async with asyncio.timeout(10):
+            while ingest.app[PUBLISHER].ready:
+                await asyncio.sleep(0.05)
+        async with aiohttp.ClientSession() as http, http.get(ingest.url + "/readyz") as r:
+            assert r.status == 204
 
         # And once the broker is back, the relay publishes every one of them
         await proxy.restore()
