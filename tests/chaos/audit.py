@@ -52,6 +52,10 @@ async def audit_delivery(hl: Hookline, farm: ReceiverFarm, load: LoadResult, app
     row.server_errors += load.server_errors
 
     assert not load.given_up, f"clients gave up on {len(load.given_up)} messages: {load.given_up[:5]}"
+    # A database outage is answered 503 with Retry-After, which clients retry; any other
+    # 5xx is a bug.
+    unexpected = {status: n for status, n in load.statuses.items() if status >= 500 and status != 503}
+    assert not unexpected, f"ingest answered {unexpected}"
     # Where the missing ones are: destinations pending, tasks ready, or held unacked.
     where = f"destinations: {states}\n{await hl.broker_report()}" if missing else ""
     assert not missing, (

@@ -19,7 +19,7 @@ from shared.migrate import apply_migrations
 from tests.chaos.hookline import Hookline
 from tests.chaos.ledger import Ledger, Row
 from tests.chaos.receivers import ReceiverFarm
-from tests.chaos.sizes import DEFAULT_MESSAGES, ENDPOINTS, LOAD_SECONDS, MESSAGES, RETRY_SCHEDULE
+from tests.chaos.sizes import ENDPOINTS, ISSUE_MESSAGES, LOAD_SECONDS, MESSAGES, RETRY_SCHEDULE
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LOGS = ARTIFACTS / "chaos"
@@ -28,7 +28,7 @@ DATABASE = "hookline_chaos"
 
 LEDGER = Ledger(
     settings=(
-        f"{MESSAGES} messages per fault scenario (default {DEFAULT_MESSAGES}; HOOKLINE_CHAOS_MESSAGES), "
+        f"{MESSAGES} messages per fault scenario (issue size {ISSUE_MESSAGES}; HOOKLINE_CHAOS_MESSAGES), "
         f"{ENDPOINTS} endpoints, each message to 2 of them, paced over {LOAD_SECONDS:.0f} s; "
         f"retry schedule {RETRY_SCHEDULE}; receivers answer 500 to ~10 % and drop ~5 % of requests."
     )
