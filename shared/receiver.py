@@ -19,10 +19,10 @@ import orjson
 from aiohttp import web
 
 from shared import signing
-from shared.web.body import BodyTooLarge, read_body
+from shared.web.body import BodyTimedOut, BodyTooLarge, read_body
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-__all__ = ["BodyTooLarge", "Delivery", "read_body", "verify_delivery", "verify_request"]
+__all__ = ["BodyTimedOut", "BodyTooLarge", "Delivery", "read_body", "verify_delivery", "verify_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,8 @@ async def verify_delivery(
         # aiohttp's 413 wants sizes for its default text, which the JSON body replaces.
         too_large = {"max_size": max_body_bytes, "actual_size": max_body_bytes + 1}
         raise _error(web.HTTPRequestEntityTooLarge, "payload_too_large", str(exc), **too_large) from exc
+    except BodyTimedOut as exc:
+        raise _error(web.HTTPRequestTimeout, "request_timeout", str(exc)) from exc
     try:
         msg_id = signing.verify(keys, request.headers, body, tolerance=tolerance)
     except signing.BadSignature as exc:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     verifier_port: int = 8002
 
     max_payload_bytes: int = Field(1024 * 1024, gt=0)
+    # Seconds a client has to send a whole request body (408 after that).
+    body_read_timeout: float = Field(30.0, gt=0)
     allowed_target_cidrs: Annotated[list[str], NoDecode] = []
 
     db_pool_min: int = 2

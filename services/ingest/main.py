@@ -30,6 +30,7 @@ from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 from shared.topology import Topology
 from shared.web.auth import bearer_auth_middleware
+from shared.web.body import BODY_READ_SECONDS
 from shared.web.errors import error_middleware
 
 log = structlog.get_logger()
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[SETTINGS] = settings
+    app[BODY_READ_SECONDS] = settings.body_read_timeout
     install_routes(app)
     app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(resources)

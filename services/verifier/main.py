@@ -22,6 +22,7 @@ from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 from shared.topology import Topology
 from shared.web.auth import bearer_auth_middleware
+from shared.web.body import BODY_READ_SECONDS
 from shared.web.errors import error_middleware
 
 log = structlog.get_logger()
@@ -80,6 +81,7 @@ def create_app(settings: Settings, verifier: VerifierSettings | None = None) -> 
         middlewares=[error_middleware, bearer_auth_middleware(settings.api_token, _is_public)]
     )
     app[SETTINGS] = settings
+    app[BODY_READ_SECONDS] = settings.body_read_timeout
     app[VERIFIER_SETTINGS] = verifier or VerifierSettings()
     api_routes.install(app)
     health.add_routes(app)

@@ -32,7 +32,7 @@ from services.verifier.publisher import BrokerUnavailable, InboundPublisher, Pub
 from services.verifier.sources import Source, get_source
 from shared import schemes
 from shared.db import DATABASE_ERRORS
-from shared.receiver import BodyTooLarge, read_body
+from shared.receiver import BodyTimedOut, BodyTooLarge, read_body
 from shared.signing import BadSignature, VerificationError
 from shared.web.errors import (
     ApiError,
@@ -40,6 +40,7 @@ from shared.web.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
     error_response,
@@ -85,9 +86,10 @@ class Receiver:
             return response
         REJECTED.labels(exc.code).inc()
         bound.info("inbound webhook refused", code=exc.code, status=exc.status)
-        if exc.status in (403, 404, 413):
-            # The body was not read (or not all of it): close the connection rather than
-            # let aiohttp drain an unwanted body for the sake of keep-alive.
+        if exc.status in (403, 404, 408, 413):
+            # The body was not read (or not all of it): no keep-alive for this connection.
+            # aiohttp still reads and drops what follows for up to its lingering time (10 s),
+            # so that the sender sees the answer rather than a reset, then closes.
             response.force_close()
         return response
 
@@ -111,6 +113,8 @@ class Receiver:
             body = await read_body(request, source.max_body_bytes)
         except BodyTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
+        except BodyTimedOut as exc:
+            raise RequestTimeout(str(exc)) from exc
         try:
             verified = schemes.verify(
                 source.scheme,

@@ -1,6 +1,6 @@
 """Errors in Svix's two shapes, which the ``svix`` SDK parses into its two exceptions.
 
-* ``{"code": "...", "detail": "..."}`` for 400, 401, 403, 404, 409, 413 (``HttpError``);
+* ``{"code": "...", "detail": "..."}`` for 400, 401, 403, 404, 408, 409, 413 (``HttpError``);
 * ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` for 422
   (``HTTPValidationError``).
 """
@@ -55,6 +55,10 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status, code = 409, "conflict"
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
 
 
 class PayloadTooLarge(ApiError):
@@ -122,7 +126,11 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc)
+        response = error_response(exc)
+        if isinstance(exc, RequestTimeout):
+            # No keep-alive after a stalled body: aiohttp closes once its lingering time is up.
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -20,8 +20,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from shared.web.body import BodyTooLarge, read_body
-from shared.web.errors import BadRequest, PayloadTooLarge, Unprocessable
+from shared.web.body import BodyTimedOut, BodyTooLarge, read_body
+from shared.web.errors import BadRequest, PayloadTooLarge, RequestTimeout, Unprocessable
 from shared.web.responses import json_response
 
 Handler = Callable[..., Awaitable[Any]]
@@ -60,6 +60,8 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raw = await read_body(request, request.client_max_size)
     except BodyTooLarge as exc:
         raise PayloadTooLarge(f"Request body is too large: {exc}") from exc
+    except BodyTimedOut as exc:
+        raise RequestTimeout(f"Request body too slow: {exc}") from exc
     try:
         data = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:
@@ -243,6 +245,8 @@ def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str
             op["responses"]["409"] = _error("HttpError", "Conflict")
             op["responses"]["413"] = _error("HttpError", "Payload too large")
             op["responses"]["422"] = _error("HTTPValidationError", "Validation error")
+        if spec.body:
+            op["responses"]["408"] = _error("HttpError", "Request body too slow")
         paths.setdefault(spec.path, {})[spec.method.lower()] = op
     return {
         "openapi": "3.1.0",

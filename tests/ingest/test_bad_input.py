@@ -2,6 +2,9 @@
 
 import pytest
 
+from tests.ingest.conftest import start_ingest
+from tests.support.slow_body import stall_body
+
 URL = "http://127.0.0.1:9/hook"
 
 
@@ -121,3 +124,19 @@ async def test_dates_outside_the_id_range_are_clamped(http, app_id):
     for query in ("before=1900-01-01T00:00:00Z", "after=2200-01-01T00:00:00Z"):
         async with http.get(f"/api/v1/app/{app_id}/msg?{query}") as r:
             assert r.status == 200 and (await r.json())["data"] == []
+
+
+async def test_body_that_stops_arriving_is_408_and_the_connection_closed(make_settings, db_pool):
+    # Given ingest that gives a request body 1 s to arrive
+    ingest, runner = await start_ingest(make_settings(body_read_timeout=1.0), wait_for_broker=False)
+    try:
+        before = await counts(db_pool)
+        # When a client with the token promises a body and stops sending it part way
+        stalled = await stall_body(ingest.url, "/api/v1/app", ingest.headers())
+    finally:
+        await runner.cleanup()
+    # Then it gets a 408 in Svix's error shape, the connection is closed (aiohttp may
+    # linger up to 10 s for the rest first), and nothing is written
+    assert stalled.status == 408 and stalled.body["code"] == "request_timeout", stalled
+    assert stalled.closed_after < 15, stalled
+    assert await counts(db_pool) == before

@@ -66,8 +66,15 @@ def verifier_settings() -> VerifierSettings:
 
 
 @pytest.fixture
-async def verifier(make_settings, verifier_settings) -> AsyncIterator[RunningVerifier]:
-    running, runner = await start_verifier(make_settings(publish_confirm_timeout=1.0), verifier_settings)
+def settings_overrides() -> dict[str, object]:
+    """Extra settings for the ``verifier`` fixture; a test parametrizes it to change them."""
+    return {}
+
+
+@pytest.fixture
+async def verifier(make_settings, verifier_settings, settings_overrides) -> AsyncIterator[RunningVerifier]:
+    settings = make_settings(**{"publish_confirm_timeout": 1.0, **settings_overrides})
+    running, runner = await start_verifier(settings, verifier_settings)
     yield running
     await running.http.close()
     await runner.cleanup()

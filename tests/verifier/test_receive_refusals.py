@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from services.verifier.settings import VerifierSettings
 from shared.signing import new_secret
+from tests.support.slow_body import stall_body
 from tests.verifier import senders
 
 BODY = b'{"type":"invoice.paid","amount":42}'
@@ -141,3 +142,19 @@ async def test_forwarded_for_is_honoured_from_a_trusted_proxy(verifier, inbound,
 
     spoofed = {**senders.standard(SECRET, BODY), "X-Forwarded-For": "10.1.2.3, 203.0.113.9"}
     await assert_refused(verifier, source["id"], spoofed, 403, "ip_not_allowed")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"body_read_timeout": 1.0}])
+async def test_body_that_stops_arriving_is_408_and_the_connection_closed(
+    verifier, source, expect_nothing_published
+):
+    # Given a verifier that gives an inbound body 1 s to arrive
+    before = rejected("request_timeout")
+    # When a sender promises a body and stops sending it part way
+    stalled = await stall_body(verifier.url, f"/in/{source['id']}", senders.standard(SECRET, BODY))
+    # Then it gets a 408 with its own code, counted, the connection is closed (aiohttp may
+    # linger up to 10 s for the rest first), and nothing is handed on
+    assert stalled.status == 408 and stalled.body["code"] == "request_timeout", stalled
+    assert stalled.closed_after < 15, stalled
+    assert rejected("request_timeout") == before + 1
+    await expect_nothing_published()
