@@ -17,7 +17,7 @@ from services.ingest.amqp_ingest import IngestConsumer
 from services.ingest.api import api_routes, install_routes
 from services.ingest.api.idempotency import idempotency_middleware
 from services.ingest.group_commit import GroupCommitter
-from services.ingest.keys import MESSAGES, POOL, PUBLISHER, SETTINGS
+from services.ingest.keys import BROKER_LINK, MESSAGES, POOL, PUBLISHER, SETTINGS
 from services.ingest.metrics import MESSAGES_INGESTED, OUTBOX_PENDING, QUEUE_MESSAGES, REQUEST_DURATION
 from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
@@ -120,7 +120,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         relay = OutboxRelay(
             pool, publisher, grace=settings.outbox_grace_seconds, poll=settings.outbox_poll_seconds
         )
-        async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect):
+        async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect) as link:
+            app[BROKER_LINK] = link
             tasks = [
                 _background(app, "group-commit", committer.run),
                 _background(app, "published-marker", marker.run),

@@ -143,3 +143,35 @@ async def test_metrics_report_live_queue_depths(ingest, svix, amqp_connection):
         x for x in text.splitlines() if x.startswith(f'hookline_queue_messages{{queue="{dispatch}"}}')
     )
     assert float(line.split()[-1]) == 3
+
+
+async def test_ingest_is_ready_once_it_has_reached_the_broker_and_stays_ready_through_an_outage(
+    make_settings,
+):
+    # Given ingest started while its broker is unreachable
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    await proxy.cut()
+    ingest, runner = await start_ingest(make_settings(amqp_url=proxy.amqp_url), wait_for_broker=False)
+    try:
+        async with aiohttp.ClientSession(ingest.url) as http:
+
+            async def readiness() -> int:
+                async with http.get("/readyz") as r:
+                    return r.status
+
+            # Then it is not ready: its topology is not declared, AMQP ingest not consuming
+            assert await readiness() == 503
+            # When the broker is reached, it becomes ready
+            await proxy.restore()
+            async with asyncio.timeout(30):
+                while await readiness() != 204:
+                    await asyncio.sleep(0.1)
+            # And a later outage leaves it ready (the outbox takes the traffic)
+            await proxy.cut()
+            async with asyncio.timeout(10):
+                while ingest.app[PUBLISHER].ready:
+                    await asyncio.sleep(0.05)
+            assert await readiness() == 204
+    finally:
+        await runner.cleanup()
+        await proxy.cut()

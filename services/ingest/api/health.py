@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.ingest.keys import POOL
+from services.ingest.keys import BROKER_LINK, POOL
 from shared.web.errors import ServiceUnavailable
 from shared.web.routes import ApiRoutes
 
@@ -27,11 +27,14 @@ async def liveness(request: web.Request) -> None:
 
 @routes.get("/readyz", public=True, status=204, tag="Health")
 async def readiness(request: web.Request) -> None:
-    """Readiness: the database answers. A broker outage does not make ingest unready: what
-    it accepts meanwhile is committed to the outbox and published when the broker is
-    back, and every replica shares the broker, so taking them all out of the Service
-    would only turn that outage into refused requests."""
+    """Readiness: the database answers, and the broker was reached once since the start
+    (topology declared, AMQP ingest consuming). A later broker outage does not make ingest
+    unready: what it accepts meanwhile is committed to the outbox and published when the
+    broker is back, and every replica shares the broker, so taking them all out of the
+    Service would only turn that outage into refused requests."""
     try:
         await request.app[POOL].fetchval("SELECT 1")
     except Exception as exc:
         raise ServiceUnavailable("database unavailable") from exc
+    if not request.app[BROKER_LINK].ready.is_set():
+        raise ServiceUnavailable("broker not reached yet")
