@@ -6,19 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 
 import aiohttp
 import pytest
 
+from scripts.chaos.ports import free_port
+from tests.chaos.processes import PORT_SETTING
 from tests.support.tcp_proxy import TcpProxy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_ingest_runs_as_a_module_and_stops_on_sigterm(settings):
@@ -55,13 +50,6 @@ async def test_ingest_runs_as_a_module_and_stops_on_sigterm(settings):
         output = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
     assert proc.returncode == 0, output
     assert settings.api_token not in output
-
-
-PORT_SETTING = {
-    "ingest": "HOOKLINE_INGEST_PORT",
-    "dispatcher": "HOOKLINE_DISPATCHER_PORT",
-    "verifier": "HOOKLINE_VERIFIER_PORT",
-}
 
 
 @pytest.mark.parametrize("service", list(PORT_SETTING))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from tests.chaos.raw_http import request_head
+
 
 @dataclass
 class Stalled:
@@ -22,20 +24,14 @@ async def stall_body(url: str, path: str, headers: dict[str, str], *, promised: 
     closes (at most 30 s)."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    lines = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {host}",
-        f"Content-Length: {promised}",
-        "Content-Type: application/json",
-    ]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
+    head = {"Content-Length": str(promised), "Content-Type": "application/json", **headers}
     started = time.monotonic()
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"name": "')
+    writer.write(request_head("POST", path, head) + b'{"name": "')
     try:
         async with asyncio.timeout(30):
             answer = await reader.read()  # everything, until the server closes
     finally:
         writer.transport.abort()
     closed_after = time.monotonic() - started
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return Stalled(int(head.split()[1]), orjson.loads(body), closed_after)
+    response_head, _, body = answer.partition(b"\r\n\r\n")
+    return Stalled(int(response_head.split()[1]), orjson.loads(body), closed_after)
