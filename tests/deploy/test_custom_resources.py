@@ -13,7 +13,7 @@ from shared.topology import Topology
 from tests.deploy.manifests import SERVICES, Manifests
 from tests.deploy.operator_schemas import REQUIRED, problems
 
-CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "autoscaling/v2")
+CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1")
 
 
 def custom_resources(manifests: Manifests) -> list[dict]:
