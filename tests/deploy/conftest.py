@@ -25,10 +25,13 @@ def kubectl() -> str:
 
 
 def render(overlay: str) -> Manifests:
-    path = REPO / "deploy" / "k8s" / "overlays" / overlay
+    return render_path(REPO / "deploy" / "k8s" / "overlays" / overlay, overlay)
+
+
+def render_path(path: Path, name: str) -> Manifests:
     out = subprocess.run([kubectl(), "kustomize", str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, f"kubectl kustomize {path} failed:\n{out.stderr}"
-    return Manifests(overlay, [doc for doc in yaml.safe_load_all(out.stdout) if doc])
+    return Manifests(name, [doc for doc in yaml.safe_load_all(out.stdout) if doc])
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,12 @@ NetworkPolicy semantics: no cluster enforces anything here."""
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import kubernetes_validate
 import pytest
 
+from tests.deploy.conftest import REPO, render_path
 from tests.deploy.manifests import PORT_SETTING, SERVICES, Manifests
 from tests.deploy.reachability import External, Pod, allowed, selects
 from tests.deploy.test_render import KUBERNETES_VERSIONS
@@ -327,3 +329,36 @@ def test_every_policy_decides_some_row_of_the_table(rendered):
     for policy in everything:
         rest = [p for p in everything if p is not policy]
         assert outcomes(prod, rest) != expected, policy["metadata"]["name"]
+
+
+def documented_patches() -> str:
+    text = (REPO / "docs" / "kubernetes.md").read_text()
+    after = text.split("<!-- networkpolicy-patch-example -->", 1)[1]
+    return after.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_per_cluster_patch_does_what_the_docs_say(tmp_path):
+    # Given an overlay of prod with the patch block from docs/kubernetes.md
+    prod = REPO / "deploy" / "k8s" / "overlays" / "prod"
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(prod, tmp_path)}\n" + documented_patches()
+    )
+    patched = render_path(tmp_path, "patched")
+    chosen = policies(patched)
+    known = actors(patched)
+    ns = patched.namespace()
+    traefik = Pod("traefik", {"app.kubernetes.io/name": "traefik"}, "10.244.4.3")
+    observability = Pod("observability", {"app.kubernetes.io/name": "prometheus"}, "10.244.5.9")
+    # Then the new namespaces are let in and the defaults are not
+    for service, port in (("ingest", 8000), ("verifier", 8002)):
+        assert allowed(chosen, traefik, known[service], port)
+        assert allowed(chosen, observability, known[service], port)
+        assert not allowed(chosen, known["ingress-controller"], known[service], port)
+        assert not allowed(chosen, known["prometheus"], known[service], port)
+    assert allowed(chosen, observability, known["dispatcher"], 8001)
+    assert not allowed(chosen, known["prometheus"], known["dispatcher"], 8001)
+    # And the added range is closed to the dispatcher, the internet still open
+    assert not allowed(chosen, known["dispatcher"], Pod(ns, {"app": "x"}, "198.18.3.4"), 8080)
+    assert allowed(chosen, known["dispatcher"], External("203.0.113.5"), 443)
+    assert allowed(chosen, known["dispatcher"], known["db"], 5432)
