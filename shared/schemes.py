@@ -1,11 +1,13 @@
 """Inbound verification schemes: Standard Webhooks, Stripe, GitHub and a shared token.
 
-Each ``verify_*`` checks exactly the raw body bytes against any of a source's secrets
-(several during a rotation) in constant time, and raises a ``shared.signing``
+Each scheme checks exactly the raw body bytes against any of a source's secrets
+(several during a rotation) in constant time. ``begin`` checks the headers before any
+of the body is read and returns a ``BodyCheck`` fed the body as it streams in;
+``verify`` is the same with the whole body at hand. Failures raise a ``shared.signing``
 ``VerificationError`` subclass whose ``code`` is stable for responses and metrics:
 ``missing_header`` / ``malformed_header`` (400), ``bad_signature`` (401),
 ``timestamp_too_old`` / ``timestamp_too_new`` (400). Standard Webhooks is
-``shared.signing`` itself: the code the dispatcher signs with.
+``shared.signing``'s headers and signed prefix: the code the dispatcher signs with.
 
 Headers must be a case-insensitive mapping (aiohttp's ``request.headers``); ``verify``
 wraps anything else.
@@ -13,10 +15,11 @@ wraps anything else.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -69,19 +72,62 @@ def _hex_hmac(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
 
 
-def verify_standard(
-    secrets: Sequence[str],
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    tolerance: float,
-    now: float | None = None,
-) -> Verified:
+def _hex(mac: hmac.HMAC) -> bytes:
+    return mac.hexdigest().encode()
+
+
+def _base64(mac: hmac.HMAC) -> bytes:
+    return base64.b64encode(mac.digest())
+
+
+class BodyCheck:
+    """A signature check fed the body piece by piece as it arrives.
+
+    Made once the headers have passed every check that doesn't need the body (present,
+    well formed, timestamp within tolerance); ``update`` runs the MACs, one per secret,
+    over each piece; ``finish`` compares them with what was offered. Nothing of the body
+    is kept here."""
+
+    __slots__ = ("_encode", "_failure", "_macs", "_offered", "_verified")
+
+    def __init__(
+        self,
+        verified: Verified,
+        macs: Sequence[hmac.HMAC] = (),
+        offered: Sequence[bytes] = (),
+        encode: Callable[[hmac.HMAC], bytes] = _hex,
+        failure: str = "",
+    ) -> None:
+        self._verified, self._macs, self._offered = verified, tuple(macs), tuple(offered)
+        self._encode, self._failure = encode, failure
+
+    def update(self, piece: bytes) -> None:
+        for mac in self._macs:
+            mac.update(piece)
+
+    def finish(self) -> Verified:
+        if self._macs and not _matches([self._encode(mac) for mac in self._macs], self._offered):
+            raise BadSignature(self._failure)
+        return self._verified
+
+
+def _macs(keys: Sequence[bytes], prefix: bytes) -> list[hmac.HMAC]:
+    return [hmac.new(key, prefix, hashlib.sha256) for key in keys]
+
+
+def begin_standard(
+    secrets: Sequence[str], headers: Mapping[str, str], *, tolerance: float, now: float | None = None
+) -> BodyCheck:
     """Standard Webhooks (and Svix's ``svix-*`` header names); secrets are ``whsec_...``."""
     keys = [signing.decode_secret(s) for s in secrets]
-    msg_id = signing.verify(keys, headers, body, tolerance=tolerance, now=now)
-    timestamp = headers.get("webhook-timestamp") or headers.get("svix-timestamp")
-    return Verified(message_id=msg_id, timestamp=int(timestamp or 0))
+    signed = signing.read_headers(headers, tolerance=tolerance, now=now)
+    return BodyCheck(
+        Verified(message_id=signed.msg_id, timestamp=signed.timestamp),
+        _macs(keys, signing.signed_prefix(signed.msg_id, signed.timestamp)),
+        [value.encode() for value in signed.offered],
+        _base64,
+        "no signature matches any of the secrets",
+    )
 
 
 def stripe_signature_header(secret: str, body: bytes, timestamp: int) -> str:
@@ -107,35 +153,37 @@ def _parse_stripe(header: str) -> tuple[str, list[bytes]]:
     return timestamp, offered
 
 
-def verify_stripe(
-    secrets: Sequence[str],
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    tolerance: float,
-    now: float | None = None,
-) -> Verified:
+def begin_stripe(
+    secrets: Sequence[str], headers: Mapping[str, str], *, tolerance: float, now: float | None = None
+) -> BodyCheck:
     raw_timestamp, offered = _parse_stripe(_required(headers, STRIPE_HEADER))
     timestamp = signing.check_timestamp(raw_timestamp, tolerance, now)
-    signed = b"%d.%s" % (timestamp, body)
-    if not _matches([_hex_hmac(s, signed) for s in secrets], offered):
-        raise BadSignature(f"no {STRIPE_HEADER} v1 signature matches any of the secrets")
     # Stripe's event id is in the JSON body, not a header: the caller reads it there.
-    return Verified(message_id=None, timestamp=timestamp)
+    return BodyCheck(
+        Verified(message_id=None, timestamp=timestamp),
+        _macs([s.encode() for s in secrets], b"%d." % timestamp),
+        offered,
+        _hex,
+        f"no {STRIPE_HEADER} v1 signature matches any of the secrets",
+    )
 
 
 def github_signature_header(secret: str, body: bytes) -> str:
     return "sha256=" + _hex_hmac(secret, body).decode()
 
 
-def verify_github(secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> Verified:
+def begin_github(secrets: Sequence[str], headers: Mapping[str, str]) -> BodyCheck:
     """``X-Hub-Signature-256: sha256=<hex>``; the SHA-1 ``X-Hub-Signature`` is refused."""
     algorithm, sep, digest = _required(headers, GITHUB_HEADER).partition("=")
     if not sep or algorithm != "sha256" or not digest:
         raise MalformedHeader(f"{GITHUB_HEADER} must look like sha256=<hex>")
-    if not _matches([_hex_hmac(s, body) for s in secrets], [digest.strip().lower().encode()]):
-        raise BadSignature(f"{GITHUB_HEADER} matches none of the secrets")
-    return Verified()
+    return BodyCheck(
+        Verified(),
+        _macs([s.encode() for s in secrets], b""),
+        [digest.strip().lower().encode()],
+        _hex,
+        f"{GITHUB_HEADER} matches none of the secrets",
+    )
 
 
 def verify_token(secrets: Sequence[str], headers: Mapping[str, str], header_name: str) -> Verified:
@@ -145,6 +193,34 @@ def verify_token(secrets: Sequence[str], headers: Mapping[str, str], header_name
     if not _matches([s.encode() for s in secrets], [offered]):
         raise BadSignature(f"{header_name} matches none of the secrets")
     return Verified()
+
+
+def begin(
+    scheme: Scheme,
+    secrets: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    tolerance: float = signing.DEFAULT_TOLERANCE_SECONDS,
+    header_name: str | None = None,
+    now: float | None = None,
+) -> BodyCheck:
+    """Check what ``scheme`` puts in the headers, before any of the body is read; raises
+    ``signing.VerificationError``. The token scheme is decided here (it signs no body)."""
+    if not isinstance(headers, CIMultiDict | CIMultiDictProxy):
+        headers = CIMultiDict(headers)
+    now = time.time() if now is None else now
+    match scheme:
+        case Scheme.STANDARD_WEBHOOKS:
+            return begin_standard(secrets, headers, tolerance=tolerance, now=now)
+        case Scheme.STRIPE:
+            return begin_stripe(secrets, headers, tolerance=tolerance, now=now)
+        case Scheme.GITHUB:
+            return begin_github(secrets, headers)
+        case Scheme.TOKEN:
+            if not header_name:
+                raise ValueError("the token scheme needs the name of its header")
+            return BodyCheck(verify_token(secrets, headers, header_name))
+    raise ValueError(f"unknown scheme {scheme!r}")
 
 
 def verify(
@@ -157,22 +233,11 @@ def verify(
     header_name: str | None = None,
     now: float | None = None,
 ) -> Verified:
-    """Verify one request under ``scheme``; raises ``signing.VerificationError``."""
-    if not isinstance(headers, CIMultiDict | CIMultiDictProxy):
-        headers = CIMultiDict(headers)
-    now = time.time() if now is None else now
-    match scheme:
-        case Scheme.STANDARD_WEBHOOKS:
-            return verify_standard(secrets, headers, body, tolerance=tolerance, now=now)
-        case Scheme.STRIPE:
-            return verify_stripe(secrets, headers, body, tolerance=tolerance, now=now)
-        case Scheme.GITHUB:
-            return verify_github(secrets, headers, body)
-        case Scheme.TOKEN:
-            if not header_name:
-                raise ValueError("the token scheme needs the name of its header")
-            return verify_token(secrets, headers, header_name)
-    raise ValueError(f"unknown scheme {scheme!r}")
+    """Verify one request under ``scheme`` with the whole body at hand; raises
+    ``signing.VerificationError``."""
+    check = begin(scheme, secrets, headers, tolerance=tolerance, header_name=header_name, now=now)
+    check.update(body)
+    return check.finish()
 
 
 def check_secret(scheme: Scheme, secret: str) -> None:

@@ -15,6 +15,7 @@ import hmac
 import secrets as _secrets
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_SECONDS = 5 * 60
@@ -65,9 +66,14 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
+def signed_prefix(msg_id: str, timestamp: int) -> bytes:
+    """What the MAC covers before the body: ``"{id}.{timestamp}."``."""
+    return b"%s.%d." % (msg_id.encode(), timestamp)
+
+
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<base64>`` signature of ``body`` under ``key`` (decoded secret bytes)."""
-    mac = hmac.new(key, b"%s.%d.%s" % (msg_id.encode(), timestamp, body), hashlib.sha256)
+    mac = hmac.new(key, signed_prefix(msg_id, timestamp) + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
@@ -110,15 +116,20 @@ def check_timestamp(raw: str, tolerance: float, now: float | None = None) -> int
     return timestamp
 
 
-def verify(
-    keys: Iterable[bytes],
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    tolerance: float = DEFAULT_TOLERANCE_SECONDS,
-    now: float | None = None,
-) -> str:
-    """Verify a Standard Webhooks request against any of ``keys``; returns the message id.
+@dataclass(frozen=True, slots=True)
+class SignatureHeaders:
+    """The three headers of a request, checked: what the MAC must be computed over and
+    the signatures it must match."""
+
+    msg_id: str
+    timestamp: int
+    offered: tuple[str, ...]  # the base64 values of the v1 entries
+
+
+def read_headers(
+    headers: Mapping[str, str], *, tolerance: float = DEFAULT_TOLERANCE_SECONDS, now: float | None = None
+) -> SignatureHeaders:
+    """Everything that can be checked before the body is read: presence, form, timestamp.
 
     ``headers`` must be case-insensitive or lower-cased (aiohttp's ``request.headers`` is).
     """
@@ -133,8 +144,24 @@ def verify(
             offered.append(value)
     if not offered:
         raise MalformedHeader("webhook-signature has no v1 signature")
+    return SignatureHeaders(msg_id, timestamp, tuple(offered))
+
+
+def verify(
+    keys: Iterable[bytes],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> str:
+    """Verify a Standard Webhooks request against any of ``keys``; returns the message id.
+
+    ``headers`` must be case-insensitive or lower-cased (aiohttp's ``request.headers`` is).
+    """
+    signed = read_headers(headers, tolerance=tolerance, now=now)
     for key in keys:
-        expected = sign(key, msg_id, timestamp, body)[3:].encode()
-        if any(hmac.compare_digest(expected, candidate.encode()) for candidate in offered):
-            return msg_id
+        expected = sign(key, signed.msg_id, signed.timestamp, body)[3:].encode()
+        if any(hmac.compare_digest(expected, candidate.encode()) for candidate in signed.offered):
+            return signed.msg_id
     raise BadSignature("no signature matches any of the secrets")

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from services.verifier import health, replay
 from services.verifier.api import routes as api_routes
+from services.verifier.gate import ConcurrencyGate
 from services.verifier.keys import POOL, PUBLISHER, RECEIVER, SETTINGS, VERIFIER_SETTINGS
 from services.verifier.publisher import InboundPublisher
 from services.verifier.receive import Receiver
@@ -50,7 +51,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = pool
         publisher = InboundPublisher(topology, settings.publish_confirm_timeout)
         app[PUBLISHER] = publisher
-        receiver = Receiver(pool, publisher, verifier.proxy_networks(), verifier.replay_retention)
+        gate = ConcurrencyGate(verifier.max_concurrent)
+        receiver = Receiver(pool, publisher, verifier.proxy_networks(), verifier.replay_retention, gate)
         app[RECEIVER] = receiver
 
         async def on_connect(connection: AbstractRobustConnection) -> None:

@@ -3,11 +3,12 @@ source id (sources are created through the API, so their number is unbounded).""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.schemes import Scheme
 
-RESULTS = ("published", "unrouted", "duplicate", "rejected", "unavailable")
+BUSY = "busy"  # refused past HOOKLINE_VERIFIER_MAX_CONCURRENT, before the source is known
+RESULTS = ("published", "unrouted", "duplicate", "rejected", "unavailable", BUSY)
 REASONS = (
     "unknown_source",
     "ip_not_allowed",
@@ -17,6 +18,7 @@ REASONS = (
     "bad_signature",
     "timestamp_too_old",
     "timestamp_too_new",
+    "request_timeout",
 )
 UNKNOWN_SOURCE = "unknown"
 
@@ -32,6 +34,7 @@ DURATION = Histogram(
     ["result"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+IN_FLIGHT = Gauge("hookline_inbound_in_flight", "Webhooks being received on /in/{source_id} right now")
 
 # Every series exists from the start, so a rate() over a first rejection isn't missed.
 for _source in (*(str(s) for s in Scheme), UNKNOWN_SOURCE):

@@ -1,11 +1,16 @@
 """``POST /in/{source_id}``: check, verify, dedupe and hand on one inbound webhook.
 
-The checks run in this order, each with its own status and ``code``: unknown source
-404 ``unknown_source``; client address 403 ``ip_not_allowed``; size 413
-``payload_too_large``; signature 400 ``missing_header`` / ``malformed_header``, 401
-``bad_signature``; timestamp 400 ``timestamp_too_old`` / ``timestamp_too_new``. A
-verified event is answered 200 only once the broker confirmed it; a replay is answered
-200 without a second publish; the broker or the database away is 503 with Retry-After.
+Past ``HOOKLINE_VERIFIER_MAX_CONCURRENT`` requests in flight, a request is answered 503
+``too_busy`` with Retry-After before anything else. Then the checks run in this order,
+each with its own status and ``code``: unknown source 404 ``unknown_source``; client
+address 403 ``ip_not_allowed``; declared size 413 ``payload_too_large``; signature
+headers 400 ``missing_header`` / ``malformed_header`` and timestamp 400
+``timestamp_too_old`` / ``timestamp_too_new``, all before the body is read; then the
+body streams in under its cap (413) and deadline (408 ``request_timeout``), each piece
+fed to the signature's MACs as it comes; last the signature itself, 401
+``bad_signature``. The body is kept only to be handed on. A verified event is answered
+200 only once the broker confirmed it; a replay is answered 200 without a second
+publish; the broker or the database away is 503 with Retry-After.
 
 Replay and publish are ordered so that nothing is recorded as seen unless it was
 confirmed: the replay row is inserted in a transaction that stays open across the
@@ -18,6 +23,8 @@ confirm answers 503 and the retry is published again: at least once, never zero 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -26,7 +33,8 @@ from aiohttp import web
 
 from services.verifier import replay
 from services.verifier.envelope import InboundEvent, build_event
-from services.verifier.metrics import DURATION, INBOUND, REJECTED, UNKNOWN_SOURCE
+from services.verifier.gate import ConcurrencyGate
+from services.verifier.metrics import BUSY, DURATION, IN_FLIGHT, INBOUND, REJECTED, UNKNOWN_SOURCE
 from services.verifier.network import Network, address_allowed, client_address
 from services.verifier.publisher import BrokerUnavailable, InboundPublisher, Published
 from services.verifier.sources import Source, get_source
@@ -50,7 +58,18 @@ from shared.web.responses import json_response
 log = structlog.get_logger()
 
 RETRY_AFTER_SECONDS = 5
+BUSY_RETRY_AFTER_SECONDS = 1  # a burst passes quickly; the sender's own backoff adds to it
 DUPLICATE = "duplicate"
+
+
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    try:
+        yield
+    except BadSignature as exc:
+        raise Unauthorized(str(exc), code=exc.code) from exc
+    except VerificationError as exc:
+        raise BadRequest(str(exc), code=exc.code) from exc
 
 
 @dataclass(frozen=True)
@@ -60,7 +79,33 @@ class Receiver:
     trusted_proxies: tuple[Network, ...]
     retention_seconds: float
 
+    gate: ConcurrencyGate
+
     async def handle(self, request: web.Request) -> web.Response:
+        if not self.gate.try_enter():
+            response = self._busy()
+        else:
+            IN_FLIGHT.inc()
+            try:
+                response = await self._handle(request)
+            finally:
+                self.gate.leave()
+                IN_FLIGHT.dec()
+        if not request.content.at_eof():
+            # The body was not read (or not all of it): no keep-alive for this connection.
+            # aiohttp still reads and drops what follows for up to its lingering time (10 s),
+            # so that the sender sees the answer rather than a reset, then closes.
+            response.force_close()
+        return response
+
+    def _busy(self) -> web.Response:
+        INBOUND.labels(UNKNOWN_SOURCE, BUSY).inc()
+        detail = f"more than {self.gate.limit} inbound webhooks are being received; retry shortly"
+        response = error_response(ServiceUnavailable(detail, code="too_busy"))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         source_id = request.match_info["source_id"]
         scheme = UNKNOWN_SOURCE
@@ -86,11 +131,6 @@ class Receiver:
             return response
         REJECTED.labels(exc.code).inc()
         bound.info("inbound webhook refused", code=exc.code, status=exc.status)
-        if exc.status in (403, 404, 408, 413):
-            # The body was not read (or not all of it): no keep-alive for this connection.
-            # aiohttp still reads and drops what follows for up to its lingering time (10 s),
-            # so that the sender sees the answer rather than a reset, then closes.
-            response.force_close()
         return response
 
     async def _source(self, source_id: str) -> Source:
@@ -109,25 +149,25 @@ class Receiver:
         address = client_address(request.remote, forwarded, self.trusted_proxies)
         if not address_allowed(address, source.allowed_networks):
             raise Forbidden(f"{address} may not post to this source", code="ip_not_allowed")
+        declared = request.content_length
+        if declared is not None and declared > source.max_body_bytes:
+            raise PayloadTooLarge(f"the body of {declared} bytes is over {source.max_body_bytes} bytes")
+        with _as_api_errors():
+            check = schemes.begin(
+                source.scheme,
+                source.secrets,
+                request.headers,
+                tolerance=source.tolerance_seconds,
+                header_name=source.header_name,
+            )
         try:
-            body = await read_body(request, source.max_body_bytes)
+            body = await read_body(request, source.max_body_bytes, check.update)
         except BodyTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
         except BodyTimedOut as exc:
             raise RequestTimeout(str(exc)) from exc
-        try:
-            verified = schemes.verify(
-                source.scheme,
-                source.secrets,
-                request.headers,
-                body,
-                tolerance=source.tolerance_seconds,
-                header_name=source.header_name,
-            )
-        except BadSignature as exc:
-            raise Unauthorized(str(exc), code=exc.code) from exc
-        except VerificationError as exc:
-            raise BadRequest(str(exc), code=exc.code) from exc
+        with _as_api_errors():
+            verified = check.finish()
         event = build_event(source.id, source.scheme, verified, request.headers, body)
         result = await self._hand_on(event, source)
         bound.info(

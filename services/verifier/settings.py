@@ -2,7 +2,9 @@
 
 ``HOOKLINE_VERIFIER_HOST``, ``HOOKLINE_VERIFIER_TRUSTED_PROXIES`` (CIDRs whose
 ``X-Forwarded-For`` is believed; empty: none), ``HOOKLINE_VERIFIER_REPLAY_RETENTION``
-(how long a message id is remembered when the scheme signs no timestamp, e.g. ``3d``).
+(how long a message id is remembered when the scheme signs no timestamp, e.g. ``3d``),
+``HOOKLINE_VERIFIER_MAX_CONCURRENT`` (inbound webhooks received at once; past it, 503
+with ``Retry-After`` before the body is read).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class VerifierSettings(BaseSettings):
     # GitHub lets a delivery be redelivered by hand for three days.
     replay_retention: Annotated[float, NoDecode] = Field(3 * 86400.0, gt=0)
     replay_cleanup_seconds: float = Field(300.0, gt=0)
+    # Each request in flight holds a socket, its body (up to the source's cap) and maybe a
+    # pool connection: the ceiling bounds the memory an inbound burst can take.
+    max_concurrent: int = Field(256, ge=1)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ as it likes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -33,9 +34,12 @@ class BodyTimedOut(ValueError):
     """The client did not send the whole body before the deadline."""
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(
+    request: web.Request, limit: int, on_piece: Callable[[bytes], None] | None = None
+) -> bytes:
     """The raw body bytes; ``BodyTooLarge`` as soon as they exceed ``limit``,
-    ``BodyTimedOut`` when they take longer than the application's ``BODY_READ_SECONDS``."""
+    ``BodyTimedOut`` when they take longer than the application's ``BODY_READ_SECONDS``.
+    ``on_piece`` sees each piece as it arrives (a signature computed while streaming)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"the body of {request.content_length} bytes is over {limit} bytes")
     pieces: list[bytes] = []
@@ -47,6 +51,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLarge(f"the body is over {limit} bytes")
+                if on_piece is not None:
+                    on_piece(chunk)
                 pieces.append(chunk)
     except TimeoutError:
         raise BodyTimedOut(f"the body did not arrive within {seconds:g} s ({size} bytes came)") from None
