@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from services.ingest.ui.form_body import FormTooSlow, read_form, too_slow_page
 from services.ingest.ui.keys import SIGNER, VISIT, Visit
 from services.ingest.ui.render import render, see_other
 from services.ingest.ui.session import SESSION_COOKIE, Session
@@ -72,7 +73,10 @@ def posted_text(request: web.Request, name: str) -> str:
 
 async def _refuse_forged(request: web.Request, session: Session) -> web.Response | None:
     """Read the posted form; a refusal page unless it carries this session's CSRF token."""
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except FormTooSlow as exc:
+        return too_slow_page(request, exc)
     csrf = form.get("csrf")
     signer = request.app[SIGNER]
     if same_origin(request) and signer.csrf_matches(session, csrf if isinstance(csrf, str) else None):

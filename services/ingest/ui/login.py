@@ -7,6 +7,7 @@ import hmac
 
 from aiohttp import web
 
+from services.ingest.ui.form_body import FormTooSlow, read_form, too_slow_page
 from services.ingest.ui.guard import action, current_session, safe_next
 from services.ingest.ui.keys import SIGNER, VISIT
 from services.ingest.ui.render import render, see_other
@@ -41,7 +42,10 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/ui/login")
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except FormTooSlow as exc:
+        return too_slow_page(request, exc)
     fields = {name: form.get(name) for name in ("csrf", "token", "next")}
     text = {name: value if isinstance(value, str) else "" for name, value in fields.items()}
     expected = request.cookies.get(LOGIN_COOKIE, "")
