@@ -10,7 +10,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AmqpDsn, Field, PostgresDsn, field_validator, model_validator
+from pydantic import AmqpDsn, Field, PostgresDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_TOKEN = "hookline-dev-token"
@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(1024 * 1024, gt=0)
     # Seconds a client has to send a whole request body (408 after that).
     body_read_timeout: float = Field(30.0, gt=0)
+    # When set, /metrics on every service wants "Authorization: Bearer <token>" (401
+    # otherwise); unset, /metrics is open as before. A SecretStr: never shown in a repr.
+    metrics_token: SecretStr | None = None
+    # How often ingest recounts the gauges a scrape shows (outbox backlog, queue depths):
+    # a scrape only renders, so scraping often costs the database and broker nothing.
+    metrics_refresh_seconds: float = Field(15.0, gt=0)
     allowed_target_cidrs: Annotated[list[str], NoDecode] = []
 
     db_pool_min: int = 2
@@ -87,6 +93,11 @@ class Settings(BaseSettings):
         for item in items or []:
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
         return items
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

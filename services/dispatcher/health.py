@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import SecretStr
+
+from shared.web.auth import token_required
 
 
 @dataclass
@@ -34,12 +37,17 @@ def readyz_handler(readiness_of: Callable[[web.Request], Readiness]):  # type: i
 
 
 def metrics_handler(  # type: ignore[no-untyped-def]
-    registry: CollectorRegistry | None = None, before: Callable[[], Awaitable[None]] | None = None
+    registry: CollectorRegistry | None = None,
+    before: Callable[[], Awaitable[None]] | None = None,
+    token: SecretStr | None = None,
 ):
+    """``/metrics``; behind ``HOOKLINE_METRICS_TOKEN`` when ``token`` is set (the check
+    comes before ``before``: a refused scrape costs no broker call)."""
+
     async def metrics(_request: web.Request) -> web.Response:
         if before is not None:
             await before()
         body = generate_latest(registry) if registry is not None else generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return metrics
+    return token_required(metrics, token)

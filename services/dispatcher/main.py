@@ -131,7 +131,7 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     probe = QueueProbe(str(settings.amqp_url), Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
-    app.router.add_get("/metrics", metrics_handler(before=probe.refresh))
+    app.router.add_get("/metrics", metrics_handler(before=probe.refresh, token=settings.metrics_token))
     app.cleanup_ctx.append(resources)
     app.on_cleanup.append(lambda _app: probe.close())
     return app

@@ -154,7 +154,8 @@ def supervisor_app(settings: Settings, workers: Workers) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler(registry, before=probe.refresh))
+    metrics = metrics_handler(registry, before=probe.refresh, token=settings.metrics_token)
+    app.router.add_get("/metrics", metrics)
     app.cleanup_ctx.append(lifecycle)
     return app
 

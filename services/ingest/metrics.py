@@ -19,3 +19,8 @@ REQUEST_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 QUEUE_MESSAGES = Gauge("hookline_queue_messages", "Messages waiting in Hookline's queues", ["queue"])
+GAUGES_REFRESHED = Gauge(
+    "hookline_ingest_gauges_refreshed_timestamp_seconds",
+    "When a background-counted gauge was last counted (Unix time); a scrape shows that count",
+    ["gauge"],
+)

@@ -1,11 +1,14 @@
-"""Liveness, readiness and the Prometheus scrape: public, no tenant data."""
+"""Liveness, readiness and the Prometheus scrape: no tenant data, no API token (the
+scrape wants ``HOOKLINE_METRICS_TOKEN`` when one is set)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from services.verifier.keys import POOL, PUBLISHER
+from shared.web.auth import token_required
 from shared.web.responses import json_response
 
 
@@ -31,10 +34,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, metrics_token: SecretStr | None = None) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", token_required(metrics, metrics_token))
 
 
+# Not behind the API token; /metrics has HOOKLINE_METRICS_TOKEN when it is set.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -86,7 +86,7 @@ def create_app(settings: Settings, verifier: VerifierSettings | None = None) -> 
     app[BODY_READ_SECONDS] = settings.body_read_timeout
     app[VERIFIER_SETTINGS] = verifier or VerifierSettings()
     api_routes.install(app)
-    health.add_routes(app)
+    health.add_routes(app, settings.metrics_token)
     app.router.add_post(INBOUND_PATH, inbound, name="inbound")
     app.cleanup_ctx.append(resources)
     return app

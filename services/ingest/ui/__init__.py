@@ -63,7 +63,7 @@ def _resources(dashboard: DashboardSettings):  # type: ignore[no-untyped-def]
             dashboard.dispatcher_metrics_url or f"http://127.0.0.1:{settings.dispatcher_port}/metrics"
         )
         app[QUEUES] = QueueProbe(str(settings.amqp_url), topology, cache_seconds=cache)
-        app[CIRCUITS] = CircuitReport(metrics_url, cache_seconds=cache)
+        app[CIRCUITS] = CircuitReport(metrics_url, cache_seconds=cache, token=settings.metrics_token)
         app[FIGURES] = Cached(lambda: overview_figures(pool), cache)
         app[LIVE] = LiveFeed(pool)
         yield

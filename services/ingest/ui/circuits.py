@@ -11,6 +11,7 @@ from __future__ import annotations
 import aiohttp
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from services.ingest.ui.cached import Cached
 
@@ -27,8 +28,10 @@ def open_circuits_in(metrics_text: str) -> int | None:
 
 
 class CircuitReport:
-    def __init__(self, metrics_url: str, *, cache_seconds: float) -> None:
+    def __init__(self, metrics_url: str, *, cache_seconds: float, token: SecretStr | None = None) -> None:
         self.url = metrics_url
+        # HOOKLINE_METRICS_TOKEN guards the dispatcher's /metrics as well as ingest's.
+        self._headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         self._session: aiohttp.ClientSession | None = None
         self._cached = Cached(self._read, cache_seconds)
 
@@ -40,7 +43,7 @@ class CircuitReport:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.5))
         try:
-            async with self._session.get(self.url) as response:
+            async with self._session.get(self.url, headers=self._headers) as response:
                 response.raise_for_status()
                 return open_circuits_in(await response.text())
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
