@@ -76,35 +76,42 @@ class GaugeRefresher:
 
     def __init__(self, pool: asyncpg.Pool, publisher: DeliveryPublisher, *, interval: float) -> None:
         self._pool, self._publisher, self._interval = pool, publisher, interval
+        self._counted_once = False
 
     async def run(self) -> None:
         while True:
-            await self.refresh()
-            await asyncio.sleep(self._interval)
+            self._counted_once |= await self.refresh()
+            # Until a first full count (at start the broker link may still be opening), try
+            # every second rather than leave the queue gauges absent for a whole interval.
+            await asyncio.sleep(self._interval if self._counted_once else min(self._interval, 1.0))
 
-    async def refresh(self) -> None:
-        await self._count_outbox()
-        await self._probe_queues()
+    async def refresh(self) -> bool:
+        """Count everything; True when every count succeeded."""
+        outbox = await self._count_outbox()
+        queues = await self._probe_queues()
+        return outbox and queues
 
-    async def _count_outbox(self) -> None:
+    async def _count_outbox(self) -> bool:
         try:
             async with asyncio.timeout(_COUNT_TIMEOUT):
                 pending = await self._pool.fetchval(OUTBOX_PENDING_SQL)
         except Exception as exc:  # any failure keeps the last value until the next round
             log.debug("outbox gauge not refreshed", error=repr(exc))
-            return
+            return False
         OUTBOX_PENDING.set(pending)
         GAUGES_REFRESHED.labels("outbox_pending").set(time.time())
+        return True
 
-    async def _probe_queues(self) -> None:
+    async def _probe_queues(self) -> bool:
         if not self._publisher.ready:
-            return
+            return False
         try:
             async with asyncio.timeout(_COUNT_TIMEOUT):
                 depths = await self._publisher.queue_depths()
         except Exception as exc:  # any failure keeps the last value until the next round
             log.debug("queue gauges not refreshed", error=repr(exc))
-            return
+            return False
         for queue, depth in depths.items():
             QUEUE_MESSAGES.labels(queue).set(depth)
         GAUGES_REFRESHED.labels("queue_messages").set(time.time())
+        return True

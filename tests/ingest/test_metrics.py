@@ -114,6 +114,7 @@ async def test_a_scrape_counts_nothing_itself(make_settings):
     # Given ingest that counts its gauges once an hour (and once at start)
     async with ingest_with(make_settings, metrics_refresh_seconds=3600) as ingest:
         await refreshed(ingest, "outbox_pending")
+        await refreshed(ingest, "queue_messages")
         # When three tasks wait in the dispatch queue and /metrics is scraped again and again
         await send_three(ingest)
         depths = [await depth(ingest) for _ in range(5)]
