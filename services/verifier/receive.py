@@ -41,6 +41,7 @@ from services.verifier.sources import Source, get_source
 from shared import schemes
 from shared.db import DATABASE_ERRORS
 from shared.receiver import BodyTimedOut, BodyTooLarge, read_body
+from shared.schemes import Verified
 from shared.signing import BadSignature, VerificationError
 from shared.web.errors import (
     ApiError,
@@ -72,13 +73,36 @@ def _as_api_errors() -> Iterator[None]:
         raise BadRequest(str(exc), code=exc.code) from exc
 
 
+async def _verified_body(request: web.Request, source: Source) -> tuple[Verified, bytes]:
+    """The headers checked before any of the body is read, then the body with the MACs
+    fed each piece as it comes off the socket, under the source's cap and the deadline."""
+    declared = request.content_length
+    if declared is not None and declared > source.max_body_bytes:
+        raise PayloadTooLarge(f"the body of {declared} bytes is over {source.max_body_bytes} bytes")
+    with _as_api_errors():
+        check = schemes.begin(
+            source.scheme,
+            source.secrets,
+            request.headers,
+            tolerance=source.tolerance_seconds,
+            header_name=source.header_name,
+        )
+    try:
+        body = await read_body(request, source.max_body_bytes, check.update)
+    except BodyTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+    except BodyTimedOut as exc:
+        raise RequestTimeout(str(exc)) from exc
+    with _as_api_errors():
+        return check.finish(), body
+
+
 @dataclass(frozen=True)
 class Receiver:
     pool: asyncpg.Pool
     publisher: InboundPublisher
     trusted_proxies: tuple[Network, ...]
     retention_seconds: float
-
     gate: ConcurrencyGate
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -149,25 +173,7 @@ class Receiver:
         address = client_address(request.remote, forwarded, self.trusted_proxies)
         if not address_allowed(address, source.allowed_networks):
             raise Forbidden(f"{address} may not post to this source", code="ip_not_allowed")
-        declared = request.content_length
-        if declared is not None and declared > source.max_body_bytes:
-            raise PayloadTooLarge(f"the body of {declared} bytes is over {source.max_body_bytes} bytes")
-        with _as_api_errors():
-            check = schemes.begin(
-                source.scheme,
-                source.secrets,
-                request.headers,
-                tolerance=source.tolerance_seconds,
-                header_name=source.header_name,
-            )
-        try:
-            body = await read_body(request, source.max_body_bytes, check.update)
-        except BodyTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from exc
-        except BodyTimedOut as exc:
-            raise RequestTimeout(str(exc)) from exc
-        with _as_api_errors():
-            verified = check.finish()
+        verified, body = await _verified_body(request, source)
         event = build_event(source.id, source.scheme, verified, request.headers, body)
         result = await self._hand_on(event, source)
         bound.info(
