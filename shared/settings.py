@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AmqpDsn, Field, PostgresDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.keyring import KeyRing
+
 DEV_API_TOKEN = "hookline-dev-token"
 DEFAULT_RETRY_SCHEDULE = "5s,5m,30m,2h,5h,10h,10h"
 
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@127.0.0.1:5672/")
     amqp_prefix: str = Field("hookline", pattern=r"^[A-Za-z0-9_\-]+$")
     api_token: str = DEV_API_TOKEN
+    # Key ring for secrets at rest, newest first: "k2:<base64 32 bytes>,k1:<...>" (the first
+    # encrypts, all decrypt; docs/operations.md). Unset in dev: a built-in dev key is used.
+    encryption_keys: SecretStr | None = None
 
     ingest_host: str = "0.0.0.0"
     ingest_port: int = 8000
@@ -99,6 +104,18 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("encryption_keys", mode="after")
+    @classmethod
+    def _key_ring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        KeyRing.parse(value.get_secret_value())  # a clear error that never echoes a key
+        return value
+
+    def key_ring(self) -> KeyRing | None:
+        """The configured key ring; None when none is set (dev)."""
+        return KeyRing.parse(self.encryption_keys.get_secret_value()) if self.encryption_keys else None
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _schedule(cls, value: object) -> object:
@@ -119,6 +136,11 @@ class Settings(BaseSettings):
         problems = []
         if not self.api_token or self.api_token == DEV_API_TOKEN or len(self.api_token) < 24:
             problems.append("HOOKLINE_API_TOKEN must be set to a random value of 24+ characters")
+        if self.encryption_keys is None:
+            problems.append(
+                "HOOKLINE_ENCRYPTION_KEYS must be set (id:base64 of 32 random bytes, newest first,"
+                " e.g. k1:$(head -c32 /dev/urandom | base64)) to encrypt secrets at rest"
+            )
         if self.amqp_url.password in (None, "guest"):
             problems.append("HOOKLINE_AMQP_URL must not use the default guest credentials")
         if any(ipaddress.ip_network(c, strict=False).is_loopback for c in self.allowed_target_cidrs):

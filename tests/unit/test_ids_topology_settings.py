@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared import ids
+from shared.keyring import new_key
 from shared.settings import Settings, parse_duration
 from shared.topology import Topology, delay_label
 
@@ -58,5 +59,10 @@ def test_durations_parse():
 def test_prod_refuses_default_secrets():
     with pytest.raises(ValidationError, match="HOOKLINE_API_TOKEN"):
         Settings(env="prod")
-    ok = Settings(env="prod", api_token="x" * 32, amqp_url="amqp://hook:s3cret@rabbit:5672/")
+    ok = Settings(
+        env="prod",
+        api_token="x" * 32,
+        amqp_url="amqp://hook:s3cret@rabbit:5672/",
+        encryption_keys=f"k1:{new_key()}",
+    )
     assert ok.env == "prod"
