@@ -24,7 +24,7 @@ from services.ingest.store import endpoints as endpoint_store
 from services.ingest.store import messages as store
 from services.ingest.store.sql import Where, fetch_page
 from shared.ids import new_id
-from shared.web.errors import NotFound
+from shared.web.errors import BadRequest, NotFound
 from shared.web.routes import ApiRoutes
 
 routes = ApiRoutes()
@@ -249,6 +249,8 @@ async def resend(request: web.Request) -> dict:
     msg = await store.get_message(pool, endpoint["app_id"], request.match_info["msg_id"])
     if msg is None:
         raise NotFound("Message not found")
+    if msg["expunged_at"] is not None:
+        raise BadRequest("The message's payload was expunged: it can't be resent", code="payload_expunged")
     async with pool.acquire() as conn, conn.transaction():
         # A message can be resent to an endpoint it never went to (e.g. added later).
         await conn.execute(

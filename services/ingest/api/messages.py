@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from services.ingest.api import expunge
 from services.ingest.api.common import app_or_404, message_or_404, pool_of
 from services.ingest.keys import MESSAGES
 from services.ingest.models.common import ListResponse
@@ -107,3 +108,7 @@ async def get_message(request: web.Request, query: GetMessageQuery) -> MessageOu
     app = await app_or_404(request)
     row = await message_or_404(request, app["id"])
     return message_out(row, query.with_content)
+
+
+# Installed with the message routes (install_routes puts those first): the same paths.
+routes.extend(expunge.routes)

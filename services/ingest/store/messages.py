@@ -6,7 +6,27 @@ import asyncpg
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
-MESSAGE_COLUMNS = "id, app_id, event_id, event_type, payload, channels, tags, created_at"
+MESSAGE_COLUMNS = "id, app_id, event_id, event_type, payload, channels, tags, created_at, expunged_at"
+# What Svix answers as the payload of a message whose content is gone (svix-server
+# v1/endpoints/message.rs, MessageOut::from_msg_and_payload), stored in its place.
+EXPIRED_PAYLOAD = '{"expired":true}'
+# What Svix puts in place of an attempt's response body when it is expunged.
+EXPUNGED_RESPONSE = "EXPUNGED"
+
+_EXPUNGE = """
+WITH found AS (
+    SELECT id FROM message
+    WHERE app_id = $1 AND (id = ANY($2::text[]) OR event_id = ANY($2::text[])) AND expunged_at IS NULL
+    ORDER BY id FOR UPDATE
+), expunged AS (
+    UPDATE message m SET payload = $3, expunged_at = now() FROM found WHERE m.id = found.id
+    RETURNING m.id, m.event_id
+), attempts AS (
+    UPDATE message_attempt a SET response = $4 FROM expunged
+    WHERE a.msg_id = expunged.id AND a.response <> $4
+)
+SELECT id, event_id FROM expunged
+"""
 
 
 async def get_message(conn: Conn, app_id: str, ref: str) -> asyncpg.Record | None:
@@ -19,12 +39,33 @@ async def get_message(conn: Conn, app_id: str, ref: str) -> asyncpg.Record | Non
     )
 
 
+async def expunge(conn: Conn, app_id: str, refs: list[str]) -> list[asyncpg.Record]:
+    """Replace the payloads and the attempts' response bodies of the app's messages named
+    by id or eventId; the messages stay. Those expunged now (not before) come back."""
+    return await conn.fetch(_EXPUNGE, app_id, refs, EXPIRED_PAYLOAD, EXPUNGED_RESPONSE)
+
+
+async def expunge_batch(conn: Conn, app_id: str, after: str, limit: int) -> tuple[str | None, int]:
+    """Expunge the app's next ``limit`` messages after id ``after``: the last id seen
+    (None when there are no more) and how many were expunged now."""
+    ids = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM message WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3", app_id, after, limit
+        )
+    ]
+    if not ids:
+        return None, 0
+    return ids[-1], len(await expunge(conn, app_id, ids))
+
+
 async def reset_destinations(conn: Conn, where_sql: str, *args: object) -> list[asyncpg.Record]:
-    """Put destinations back to pending for a manual attempt; the caller publishes them."""
+    """Put destinations back to pending for a manual attempt; the caller publishes them.
+    Messages whose payload was expunged are never sent again (as in Svix)."""
     return await conn.fetch(
         "UPDATE message_destination d SET status = 1, published = false, trigger_type = 1,"
         " next_attempt = now(), updated_at = now()"
-        f" FROM message m WHERE m.id = d.msg_id AND {where_sql}"
+        f" FROM message m WHERE m.id = d.msg_id AND m.expunged_at IS NULL AND {where_sql}"
         " RETURNING d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload,"
         " m.created_at",
         *args,
