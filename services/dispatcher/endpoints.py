@@ -7,6 +7,10 @@ connection drops the changed entry, so the next delivery reads it again — with
 round trip of the commit. Behind that, every cached endpoint is re-read periodically,
 and the whole cache is dropped whenever the LISTEN connection had to reconnect
 (notifications sent while it was away are lost).
+
+Secrets and header values are sealed in the table (shared/encryption.py): they are
+opened here, once per load of an entry, and live in plaintext in this process's memory
+only — never per delivery.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 
+from shared import encryption
 from shared.db import DATABASE_ERRORS
 from shared.signing import InvalidSecret, decode_secret
 
@@ -71,13 +76,18 @@ def _keys(secret: str, old_secrets: Iterable[dict[str, str]]) -> tuple[SigningKe
 
 def endpoint_from_row(row: asyncpg.Record) -> Endpoint:
     failing = row["failing_since"]
+    ring = encryption.active()
+    headers = encryption.open_headers(row["headers"], ring)
     return Endpoint(
         id=row["id"],
         app_id=row["app_id"],
         url=row["url"],
         disabled=row["disabled"],
-        headers={str(k): str(v) for k, v in (row["headers"] or {}).items()},
-        keys=_keys(row["secret"], row["old_secrets"]),
+        headers={str(k): str(v) for k, v in headers.items()},
+        keys=_keys(
+            ring.open(row["secret"], encryption.ENDPOINT_SECRET),
+            encryption.open_old_secrets(row["old_secrets"], ring),
+        ),
         throttle_rate=row["throttle_rate"],
         failing_since=failing.timestamp() if failing else None,
     )

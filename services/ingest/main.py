@@ -21,6 +21,7 @@ from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
 from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
+from shared import encryption
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.logging import configure_logging
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[SETTINGS] = settings
+    encryption.install(encryption.ring_for(settings))  # this process's key ring
     app[BODY_READ_SECONDS] = settings.body_read_timeout
     install_routes(app)
     app.router.add_get("/metrics", metrics_handler(settings.metrics_token))

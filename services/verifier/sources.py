@@ -1,4 +1,7 @@
-"""Inbound sources in PostgreSQL (``inbound_source``)."""
+"""Inbound sources in PostgreSQL (``inbound_source``).
+
+The secrets are sealed by the key ring in the table (shared/encryption.py) and opened
+here: every row this module returns holds them in plaintext, in memory only."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from functools import cached_property
 import asyncpg
 
 from services.verifier.network import Network, parse_networks
+from shared import encryption
 from shared.schemes import Scheme
 
 COLUMNS = (
@@ -46,8 +50,25 @@ class Source:
         return parse_networks(self.allowed_cidrs)
 
 
-async def get_row(db: asyncpg.Pool, source_id: str) -> asyncpg.Record | None:
-    return await db.fetchrow(f"SELECT {COLUMNS} FROM inbound_source WHERE id = $1", source_id)
+Row = dict[str, object]
+
+
+def _opened(row: asyncpg.Record | None) -> Row | None:
+    if row is None:
+        return None
+    ring = encryption.active()
+    return {**dict(row), "secrets": [ring.open(s, encryption.SOURCE_SECRET) for s in row["secrets"]]}
+
+
+def _sealed(secrets: list[str] | None) -> list[str] | None:
+    if secrets is None:
+        return None
+    ring = encryption.active()
+    return [ring.seal(s, encryption.SOURCE_SECRET) for s in secrets]
+
+
+async def get_row(db: asyncpg.Pool, source_id: str) -> Row | None:
+    return _opened(await db.fetchrow(f"SELECT {COLUMNS} FROM inbound_source WHERE id = $1", source_id))
 
 
 async def get_source(db: asyncpg.Pool, source_id: str) -> Source | None:
@@ -55,17 +76,20 @@ async def get_source(db: asyncpg.Pool, source_id: str) -> Source | None:
     return Source.from_row(row) if row else None
 
 
-async def list_rows(db: asyncpg.Pool, *, after: str | None, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(
+async def list_rows(db: asyncpg.Pool, *, after: str | None, limit: int) -> list[Row]:
+    rows = await db.fetch(
         f"SELECT {COLUMNS} FROM inbound_source WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
         after,
         limit,
     )
+    return [_opened(row) for row in rows]  # type: ignore[misc]
 
 
-async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> asyncpg.Record:
+async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> Row:
     """Raises ``asyncpg.UniqueViolationError`` when the id is taken."""
-    return await db.fetchrow(
+    values = {**values, "secrets": _sealed(values["secrets"])}  # type: ignore[arg-type]
+    return await _fetch_opened(
+        db,
         f"INSERT INTO inbound_source (id, {', '.join(_FIELDS)}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         f" RETURNING {COLUMNS}",
         source_id,
@@ -73,15 +97,21 @@ async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, object]) ->
     )
 
 
-async def update(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> asyncpg.Record | None:
+async def update(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> Row | None:
     """Replaces every field; a ``secrets`` of None keeps the current secrets."""
-    return await db.fetchrow(
+    values = {**values, "secrets": _sealed(values["secrets"])}  # type: ignore[arg-type]
+    return await _fetch_opened(
+        db,
         "UPDATE inbound_source SET scheme = $2, secrets = COALESCE($3, secrets),"
         " allowed_cidrs = $4, max_body_bytes = $5, tolerance_seconds = $6, header_name = $7,"
         f" updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
         source_id,
         *(values[f] for f in _FIELDS),
     )
+
+
+async def _fetch_opened(db: asyncpg.Pool, sql: str, *args: object) -> Row | None:
+    return _opened(await db.fetchrow(sql, *args))
 
 
 async def delete(db: asyncpg.Pool, source_id: str) -> bool:

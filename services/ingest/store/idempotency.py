@@ -3,13 +3,23 @@
 The same key on the same route returns the first response. A claim is a row in
 ``idempotency_key``; a concurrent request with the same key waits on the row lock of
 the first one's insert, then sees its stored response.
+
+Answers stored here are sealed by the key ring (one of them, ``POST .../secret/rotate``,
+carries an endpoint secret) and opened when replayed. Message creation stores its own
+answers (group_commit.py); they hold a payload, no secret, and stay as they are.
 """
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 
+from shared import encryption
+
 Conn = asyncpg.Connection | asyncpg.Pool
+# Scopes whose answers group commit writes and reads itself, unsealed.
+MESSAGE_SCOPE = re.compile(r"^POST /api/v1/app/[^/]+/msg$")
 
 
 async def claim(conn: Conn, scope: str, key: str) -> bool:
@@ -28,7 +38,7 @@ async def complete(conn: Conn, scope: str, key: str, status: int, body: bytes) -
         scope,
         key,
         status,
-        body,
+        encryption.active().seal_bytes(body, encryption.IDEMPOTENT_ANSWER) if body else body,
     )
 
 
@@ -40,12 +50,18 @@ async def release(conn: Conn, scope: str, key: str) -> None:
     )
 
 
-async def lookup(conn: Conn, scope: str, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def lookup(conn: Conn, scope: str, key: str) -> dict[str, object] | None:
+    row = await conn.fetchrow(
         "SELECT state, status_code, body FROM idempotency_key WHERE scope = $1 AND key = $2",
         scope,
         key,
     )
+    if row is None:
+        return None
+    body = row["body"]
+    if body:
+        body = encryption.active().open_bytes(bytes(body), encryption.IDEMPOTENT_ANSWER)
+    return {"state": row["state"], "status_code": row["status_code"], "body": body}
 
 
 async def stored_response(conn: Conn, scope: str, key: str) -> tuple[int, bytes]:
