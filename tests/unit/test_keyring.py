@@ -6,7 +6,9 @@ import base64
 
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
+from shared import encryption
 from shared.keyring import DEV_KEY_ID, KeyRing, KeyRingError, key_id_of, new_key
 from shared.rekey import TABLES, needs_reseal
 from shared.settings import Settings
@@ -119,3 +121,13 @@ def test_rekey_knows_which_rows_are_stale():
     assert not needs_reseal(endpoint, {**row, **resealed}, new)
     assert new.open(resealed["headers"]["Authorization"], "endpoint.headers") == "Bearer t"
     assert resealed["old_secrets"][0]["expiresAt"] == "x"
+
+
+def test_dev_without_keys_uses_the_dev_key_and_says_so():
+    with capture_logs() as logs:
+        ring = encryption.ring_for(Settings())
+    assert ring.key_ids == (DEV_KEY_ID,)
+    assert [e["log_level"] for e in logs if "dev key" in e["event"]] == ["warning"]
+    with capture_logs() as logs:
+        assert encryption.ring_for(Settings(encryption_keys=f"k1:{K1}")).key_ids == ("k1",)
+    assert not logs
