@@ -17,7 +17,8 @@ PAGE_SIZE = 50
 STATUSES = [s.name for s in MessageStatus if s is not MessageStatus.canceled]
 
 _SELECT = (
-    "SELECT m.id, m.app_id, m.event_type, m.event_id, m.channels, m.created_at, a.name AS app_name"
+    "SELECT m.id, m.app_id, m.event_type, m.event_id, m.channels, m.created_at, m.expunged_at,"
+    " a.name AS app_name"
     " FROM message m JOIN application a ON a.id = m.app_id"
 )
 _DELIVERIES = """

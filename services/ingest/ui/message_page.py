@@ -1,4 +1,5 @@
-"""One message: its payload, every destination with its attempts, and Resend."""
+"""One message: its payload (or that it was expunged), every destination with its
+attempts, and Resend."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ async def show_message(request: web.Request, app: asyncpg.Record, message: async
 @with_message
 async def resend(request: web.Request, app: asyncpg.Record, message: asyncpg.Record) -> web.Response:
     """Send the message to one of its endpoints again, as a manual attempt."""
+    if message["expunged_at"] is not None:
+        text = "This message's payload was expunged: it can't be resent."
+        return render(request, "error.html", {"title": "Can't resend", "message": text}, 409)
     pool = request.app[POOL]
     async with pool.acquire() as conn, conn.transaction():
         rows = await store.reset_destinations(
