@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from services.verifier.settings import VerifierSettings
+from shared.keyring import new_key
 from shared.settings import Settings
 from tests.deploy.conftest import REPO
 from tests.deploy.manifests import PORT_SETTING, SERVICES, Manifests, named_port
@@ -149,6 +150,7 @@ def test_the_configuration_is_valid_for_the_services(overlay: Manifests):
         "api_token": "k8s-test-token-0123456789abcdef",
         "amqp_url": "amqp://default_user_abc:generated-password@hookline-rabbitmq:5672/",
         "database_url": "postgresql://hookline:pw@hookline-db-rw.hookline:5432/hookline",
+        "encryption_keys": f"k1:{new_key()}",
     }
     # Then every service accepts it, in prod too
     settings = Settings(**env, **secrets)
@@ -162,7 +164,7 @@ def test_the_placeholder_token_never_reaches_production(rendered):
     assert not [d for d in prod.of_kind("Secret") if d["metadata"]["name"] == "hookline-secrets"]
     (external,) = prod.of_kind("ExternalSecret")
     assert external["spec"]["target"]["name"] == "hookline-secrets"
-    assert [d["secretKey"] for d in external["spec"]["data"]] == ["api-token"]
+    assert [d["secretKey"] for d in external["spec"]["data"]] == ["api-token", "encryption-keys"]
 
 
 def test_the_base_placeholder_token_is_one_prod_refuses():
@@ -170,6 +172,18 @@ def test_the_base_placeholder_token_is_one_prod_refuses():
     (secret,) = [d for d in placeholder if d["kind"] == "Secret"]
     with pytest.raises(ValueError, match="HOOKLINE_API_TOKEN"):
         Settings(env="prod", api_token=secret["stringData"]["api-token"], amqp_url="amqp://u:p@h:5672/")
+
+
+def test_the_base_placeholder_key_ring_is_one_prod_refuses():
+    placeholder = yaml.safe_load_all((BASE / "config.yaml").read_text())
+    (secret,) = [d for d in placeholder if d["kind"] == "Secret"]
+    with pytest.raises(ValueError, match="HOOKLINE_ENCRYPTION_KEYS must be set"):
+        Settings(
+            env="prod",
+            api_token="k8s-test-token-0123456789abcdef",
+            amqp_url="amqp://u:p@h:5672/",
+            encryption_keys=secret["stringData"]["encryption-keys"],
+        )
 
 
 def test_prod_images_are_not_the_local_dev_tag(rendered):
