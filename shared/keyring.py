@@ -97,6 +97,12 @@ class KeyRing:
     def dev(cls) -> KeyRing:
         return cls([(DEV_KEY_ID, hashlib.sha256(_DEV_LABEL).digest())])
 
+    @staticmethod
+    def dev_entry() -> str:
+        """The dev key as a ring entry, to append to a real ring when a dev database
+        moves to real keys (docs/operations.md)."""
+        return f"{DEV_KEY_ID}:{base64.b64encode(hashlib.sha256(_DEV_LABEL).digest()).decode()}"
+
     def seal(self, plaintext: str, purpose: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._keys[self.primary_id].aead.encrypt(nonce, plaintext.encode(), purpose.encode())

@@ -88,6 +88,9 @@ def test_malformed_rings_are_refused_without_echoing_a_key(text, problem):
 def test_the_dev_ring_is_the_same_in_every_process():
     sealed = KeyRing.dev().seal("s", "p")
     assert key_id_of(sealed) == DEV_KEY_ID and KeyRing.dev().open(sealed, "p") == "s"
+    # A dev database moving to real keys appends the dev key to the ring for the rekey run
+    moving = KeyRing.parse(f"k1:{K1},{KeyRing.dev_entry()}")
+    assert moving.open(sealed, "p") == "s" and key_id_of(moving.seal("s", "p")) == "k1"
 
 
 def test_settings_read_the_ring_and_hide_it():
