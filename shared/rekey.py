@@ -88,7 +88,7 @@ TABLES = (
         _source_reseal,
     ),
     # Message creation's own answers hold payloads, are read unsealed by group commit,
-    # and are left alone (store/idempotency.py MESSAGE_SCOPE).
+    # and are left alone (services/ingest/store/idempotency.py).
     Table(
         "idempotency_key",
         ("scope", "key"),

@@ -29,6 +29,7 @@ from svix.api import (
     SvixOptions,
 )
 
+from shared import encryption
 from shared.db import create_pool
 from shared.keyring import KeyRing, new_key
 from shared.migrate import apply_migrations
@@ -43,6 +44,14 @@ from tests.verifier.conftest import start_verifier, unique_id
 receiver = dispatcher.receiver  # the real receiver, as a fixture of this module
 K1, K2 = f"k1:{new_key()}", f"k2:{new_key()}"
 PG_DUMP = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_process_ring():
+    """The ingests here install rings of their own; later tests get the one before back."""
+    before = encryption.active()
+    yield
+    encryption.install(before)
 
 
 @pytest.fixture

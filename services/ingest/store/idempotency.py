@@ -6,20 +6,17 @@ the first one's insert, then sees its stored response.
 
 Answers stored here are sealed by the key ring (one of them, ``POST .../secret/rotate``,
 carries an endpoint secret) and opened when replayed. Message creation stores its own
-answers (group_commit.py); they hold a payload, no secret, and stay as they are.
+answers (group_commit.py); they hold a payload, no secret, and stay as they are (the
+rekey run leaves the scopes ``POST /api/v1/app/<app>/msg`` alone for that reason).
 """
 
 from __future__ import annotations
-
-import re
 
 import asyncpg
 
 from shared import encryption
 
 Conn = asyncpg.Connection | asyncpg.Pool
-# Scopes whose answers group commit writes and reads itself, unsealed.
-MESSAGE_SCOPE = re.compile(r"^POST /api/v1/app/[^/]+/msg$")
 
 
 async def claim(conn: Conn, scope: str, key: str) -> bool:
