@@ -39,7 +39,9 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error would otherwise echo the input,
+    # truncated but with the tail of the API token or of a key of the ring in it.
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["dev", "prod"] = "dev"
     database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/hookline")

@@ -256,3 +256,4 @@ async def test_prod_without_a_key_refuses_to_start(service):
     output = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
     assert proc.returncode != 0
     assert "refusing to start with HOOKLINE_ENV=prod: HOOKLINE_ENCRYPTION_KEYS must be set" in output
+    assert "24-characters" not in output  # the error does not echo the settings it was given
