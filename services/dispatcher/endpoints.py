@@ -27,6 +27,7 @@ import structlog
 
 from shared import encryption
 from shared.db import DATABASE_ERRORS
+from shared.keyring import KeyRingError
 from shared.signing import InvalidSecret, decode_secret
 
 log = structlog.get_logger()
@@ -150,10 +151,22 @@ class EndpointCache:
         if not ids:
             return
         generation = self._generation
-        rows = {r["id"]: endpoint_from_row(r) for r in await self._pool.fetch(_SELECT, ids)}
+        rows: dict[str, Endpoint] = {}
+        unreadable: set[str] = set()
+        for row in await self._pool.fetch(_SELECT, ids):
+            try:
+                rows[row["id"]] = endpoint_from_row(row)
+            except KeyRingError as exc:
+                # One endpoint sealed under a key the ring lacks must not stop the others'
+                # refresh; its deliveries fail (and are requeued) until the key is back.
+                log.error("endpoint secrets do not open", endpoint_id=row["id"], error=str(exc))
+                unreadable.add(row["id"])
         if generation == self._generation:
             for endpoint_id in ids:
-                self._entries[endpoint_id] = rows.get(endpoint_id)
+                if endpoint_id in unreadable:
+                    self._entries.pop(endpoint_id, None)
+                else:
+                    self._entries[endpoint_id] = rows.get(endpoint_id)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.invalidate(payload)
