@@ -159,3 +159,19 @@ async def test_an_expunged_message_is_not_resent(svix, http, settings, db_pool, 
         "SELECT count(*) FROM message_destination WHERE msg_id = $1 AND NOT published", msg.id
     )
     assert unpublished == 0
+
+
+async def test_a_delivery_never_handed_to_the_broker_is_canceled(svix, db_pool):
+    app = await svix.application.create(ApplicationIn(name="Unsent"))
+    await svix.endpoint.create(app.id, EndpointIn(url="http://127.0.0.1:9/"))
+    msg = await svix.message.create(app.id, MessageIn(event_type="a.b", payload={"k": SENSITIVE}))
+    # Given a destination the outbox relay would still publish (its confirm never came)
+    await db_pool.execute("UPDATE message_destination SET published = false WHERE msg_id = $1", msg.id)
+
+    await svix.message.expunge_content(app.id, msg.id)
+
+    # Then it is canceled and left alone by the relay, instead of sending {"expired": true}
+    row = await db_pool.fetchrow(
+        "SELECT status, published FROM message_destination WHERE msg_id = $1", msg.id
+    )
+    assert (row["status"], row["published"]) == (4, True)

@@ -3,7 +3,8 @@ and ``expunge-all-contents``, as the ``svix`` SDK calls them.
 
 An expunged message stays listed and keeps its deliveries; its payload reads back as
 Svix's ``{"expired": true}`` and its attempts' response bodies as ``EXPUNGED``. It can't
-be resent. Deliveries already handed to the broker still carry the original payload.
+be resent. Deliveries the broker never confirmed are canceled; those already handed to
+the broker still carry the original payload and are delivered.
 """
 
 from __future__ import annotations

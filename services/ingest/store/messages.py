@@ -24,6 +24,11 @@ WITH found AS (
 ), attempts AS (
     UPDATE message_attempt a SET response = $4 FROM expunged
     WHERE a.msg_id = expunged.id AND a.response <> $4
+), unsent AS (
+    -- Deliveries the broker never confirmed: the outbox relay would send the stand-in
+    -- payload. They are canceled instead (a task already in the broker still delivers).
+    UPDATE message_destination d SET status = 4, published = true, next_attempt = NULL, updated_at = now()
+    FROM expunged WHERE d.msg_id = expunged.id AND NOT d.published
 )
 SELECT id, event_id FROM expunged
 """
