@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import asyncpg
 
@@ -50,7 +51,7 @@ class Source:
         return parse_networks(self.allowed_cidrs)
 
 
-Row = dict[str, object]
+Row = dict[str, Any]
 
 
 def _opened(row: asyncpg.Record | None) -> Row | None:
@@ -82,12 +83,12 @@ async def list_rows(db: asyncpg.Pool, *, after: str | None, limit: int) -> list[
         after,
         limit,
     )
-    return [_opened(row) for row in rows]  # type: ignore[misc]
+    return [_opened(row) for row in rows]  # type: ignore[misc]  # never None here
 
 
-async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> Row:
+async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, Any]) -> Row | None:
     """Raises ``asyncpg.UniqueViolationError`` when the id is taken."""
-    values = {**values, "secrets": _sealed(values["secrets"])}  # type: ignore[arg-type]
+    values = {**values, "secrets": _sealed(values["secrets"])}
     return await _fetch_opened(
         db,
         f"INSERT INTO inbound_source (id, {', '.join(_FIELDS)}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -97,9 +98,9 @@ async def insert(db: asyncpg.Pool, source_id: str, values: dict[str, object]) ->
     )
 
 
-async def update(db: asyncpg.Pool, source_id: str, values: dict[str, object]) -> Row | None:
+async def update(db: asyncpg.Pool, source_id: str, values: dict[str, Any]) -> Row | None:
     """Replaces every field; a ``secrets`` of None keeps the current secrets."""
-    values = {**values, "secrets": _sealed(values["secrets"])}  # type: ignore[arg-type]
+    values = {**values, "secrets": _sealed(values["secrets"])}
     return await _fetch_opened(
         db,
         "UPDATE inbound_source SET scheme = $2, secrets = COALESCE($3, secrets),"
