@@ -90,18 +90,26 @@ def shortest_tier(schedule: Sequence[float]) -> RetryIn | None:
     return RetryIn(min(schedule)) if schedule else None
 
 
+# The longest wait a Retry-After can ask for; longer ones (and 20-digit ones) mean this.
+RETRY_AFTER_MAX_SECONDS = 86400.0
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds from ``now`` a ``Retry-After`` header asks for (delta-seconds or an
-    HTTP-date); None when absent or unreadable."""
+    HTTP-date), at most ``RETRY_AFTER_MAX_SECONDS``; None when absent or unreadable.
+
+    Total: the value is whatever a receiver chose to send, so no text makes it raise."""
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    # ASCII digits only: str.isdigit() also takes '²' and other digits float() refuses.
+    if text.isascii() and text.isdigit():
+        return min(float(text), RETRY_AFTER_MAX_SECONDS)  # float() takes any length (inf at worst)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    except Exception:  # the email parser raises more than ValueError on odd input
         return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, seconds), RETRY_AFTER_MAX_SECONDS)
