@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     delivery_timeout: float = 15.0
     connect_timeout: float = 5.0
     egress_proxy: str | None = None
+    # What a receiver's answer may be (services/dispatcher/http1/response.py). Past either
+    # head cap the attempt fails ("response head too large", "too many response headers");
+    # past the body cap the connection is closed, the first 4 KiB kept as the answer.
+    response_head_max_bytes: int = Field(64 * 1024, gt=0)
+    response_header_max_count: int = Field(100, gt=0)
+    response_body_max_bytes: int = Field(64 * 1024, gt=0)
     disable_after: Annotated[float, NoDecode] = 5 * 86400.0
     drain_seconds: float = 20.0
 

@@ -24,7 +24,7 @@ from ipaddress import ip_address
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from services.dispatcher.http1 import Http1Client
+from services.dispatcher.http1 import Http1Client, ResponseLimits
 from shared.settings import Settings
 from shared.target_policy import Network, literal_address, parse_networks, refusal_reason
 
@@ -76,6 +76,7 @@ async def delivery_client(settings: Settings) -> AsyncIterator[Http1Client]:
         connect_timeout=settings.connect_timeout,
         timeout=settings.delivery_timeout,
         proxy=settings.egress_proxy,
+        limits=ResponseLimits.of(settings),
     )
     try:
         yield client

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import structlog
+
 from services.dispatcher.egress import RefusedTarget, refusal_for_literal
 from services.dispatcher.endpoints import Endpoint
 from services.dispatcher.http1 import (
@@ -34,6 +36,8 @@ try:
 except importlib.metadata.PackageNotFoundError:  # running from a bare checkout
     VERSION = "0.0.0"
 USER_AGENT = f"Hookline/{VERSION}"
+
+log = structlog.get_logger()
 
 # Headers Hookline sets itself; an endpoint's custom headers never replace them.
 _RESERVED = frozenset(
@@ -60,6 +64,11 @@ class SendResult:
     duration: float  # seconds
     response: str = ""
     error: str | None = None
+
+
+# What a POST fails with when a receiver or the network misbehaves (ssl.SSLError is an
+# OSError; InvalidResponse and InvalidHeader are ValueErrors); anything else is a bug here.
+_EXPECTED = (TimeoutError, OSError, ValueError)
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -122,10 +131,17 @@ class Sender:
             return SendResult(
                 AttemptOutcome(), started_at, 0.0, error=f"refused by the target policy: {refusal}"
             )
-        signed = delivery_headers(endpoint.signing_keys(started_at), task.msg_id, task.payload, started_at)
         try:
+            signed = delivery_headers(
+                endpoint.signing_keys(started_at), task.msg_id, task.payload, started_at
+            )
             response = await self._client.post(endpoint.url, self._lines(endpoint, signed), task.payload)
-        except (TimeoutError, OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            outcome = AttemptOutcome(response.status, parse_retry_after(response.retry_after, time.time()))
+        except Exception as exc:
+            # Whatever a receiver sends ends here as a failed attempt, written and retried on
+            # schedule: an exception that escaped would requeue the task without an attempt row.
+            if not isinstance(exc, _EXPECTED):
+                log.warning("send_failed_unexpectedly", endpoint_id=endpoint.id, exc_info=True)
             return SendResult(
                 AttemptOutcome(),
                 started_at,
@@ -133,7 +149,7 @@ class Sender:
                 error=_describe(exc, self._timeout),
             )
         return SendResult(
-            AttemptOutcome(response.status, parse_retry_after(response.retry_after, time.time())),
+            outcome,
             started_at,
             time.perf_counter() - clock,
             response=response.body.decode("utf-8", errors="replace"),
