@@ -282,3 +282,10 @@ async def test_https_through_the_egress_proxy_uses_connect(certificate):
     assert tunnels[0].startswith(f"CONNECT localhost:{port} HTTP/1.1\r\n".encode())
     assert b"proxy-authorization: Basic dXNlcjpwQHNz\r\n" in tunnels[0]  # user:p@ss
     assert seen[0].path == "/through" and seen[0].headers["Host"] == f"localhost:{port}"
+
+
+async def test_an_https_egress_proxy_url_is_refused():
+    # The client speaks to the proxy in the clear: with an https:// URL, CONNECT and the
+    # proxy's credentials would go unencrypted to a port that expects TLS.
+    with pytest.raises(ValueError, match=r"the egress proxy must be an http:// URL"):
+        client(resolver=None, proxy="https://user:secret@proxy.example:3128")
