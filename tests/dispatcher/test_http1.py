@@ -65,8 +65,11 @@ async def aiohttp_server(
 async def raw_server(
     serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
 ) -> AsyncIterator[int]:
+    handlers: set[asyncio.Task] = set()
+
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with suppress(ConnectionError):
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        with suppress(ConnectionError, asyncio.CancelledError):
             await serve(reader, writer)
         writer.close()
 
@@ -75,6 +78,8 @@ async def raw_server(
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
+        for handler in handlers:  # servers that stall or stream for ever end with the test
+            handler.cancel()
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
