@@ -4,6 +4,8 @@ the client's own errors — and never costs more than the caps allow."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,11 +18,24 @@ from services.dispatcher.http1 import (
     ResponseTooLarge,
     ServerDisconnected,
 )
+from shared.settings import Settings
 
 OWN_ERRORS = (InvalidResponse, ServerDisconnected)
+DEFAULTS = ResponseLimits()
 
 
-def read(chunks: list[bytes], limits: ResponseLimits = ResponseLimits(), keep: int = 4096) -> ResponseReader:
+def test_the_limits_are_settings_with_safe_defaults(monkeypatch):
+    assert ResponseLimits.of(Settings()) == ResponseLimits(64 * 1024, 100, 64 * 1024)
+    monkeypatch.setenv("HOOKLINE_RESPONSE_HEAD_MAX_BYTES", "2048")
+    monkeypatch.setenv("HOOKLINE_RESPONSE_HEADER_MAX_COUNT", "10")
+    monkeypatch.setenv("HOOKLINE_RESPONSE_BODY_MAX_BYTES", "4096")
+    assert ResponseLimits.of(Settings()) == ResponseLimits(2048, 10, 4096)
+    monkeypatch.setenv("HOOKLINE_RESPONSE_HEAD_MAX_BYTES", "0")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def read(chunks: list[bytes], limits: ResponseLimits = DEFAULTS, keep: int = 4096) -> ResponseReader:
     """Feed ``chunks`` as a connection would until the outcome, then end the connection;
     checks on the way that the caps bound what was read before an outcome."""
     reader = ResponseReader(limits, keep)
@@ -169,7 +184,7 @@ def _chunked(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     raw = draw(_bytes)
     cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=8)))
     edges = [0, *cuts, len(raw)]
-    return raw, [raw[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+    return raw, [raw[a:b] for a, b in itertools.pairwise(edges) if b > a]
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
