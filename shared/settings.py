@@ -38,6 +38,20 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _nameserver(text: str) -> str:
+    """``host[:port]`` as c-ares takes it (``ip:port``, ``[ipv6]:port``); a clear error else."""
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") or port
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    address = ipaddress.ip_address(host)  # raises a clear ValueError
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not a nameserver port: {text!r}")
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting's error would otherwise echo the input,
     # truncated but with the tail of the API token or of a key of the ring in it.
@@ -95,6 +109,17 @@ class Settings(BaseSettings):
     response_body_max_bytes: int = Field(64 * 1024, gt=0)
     disable_after: Annotated[float, NoDecode] = 5 * 86400.0
     drain_seconds: float = 20.0
+
+    # Nameservers for deliveries' DNS, a comma list of host[:port] (IP addresses);
+    # empty: the system's (/etc/resolv.conf). Each lookup ends within dns_timeout seconds.
+    dns_servers: Annotated[list[str], NoDecode] = []
+    dns_timeout: float = Field(3.0, gt=0)
+
+    @field_validator("dns_servers", mode="before")
+    @classmethod
+    def _nameservers(cls, value: object) -> object:
+        items = _split_csv(value)
+        return [_nameserver(item) for item in items] if isinstance(items, list) else items
 
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

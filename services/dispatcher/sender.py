@@ -12,11 +12,10 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import structlog
 
-from services.dispatcher.egress import RefusedTarget, refusal_for_literal
+from services.dispatcher.egress import GuardedResolver, RefusedTarget
 from services.dispatcher.endpoints import Endpoint
 from services.dispatcher.http1 import (
     ConnectFailed,
@@ -25,10 +24,11 @@ from services.dispatcher.http1 import (
     InvalidResponse,
     ServerDisconnected,
     encode_headers,
+    parse_target,
 )
 from shared.backoff import AttemptOutcome, parse_retry_after
 from shared.signing import delivery_headers
-from shared.target_policy import Network, TargetRefused, check_target
+from shared.target_policy import Network, literal_refusal
 from shared.tasks import DeliveryTask
 
 try:
@@ -110,17 +110,20 @@ class Sender:
         return cached[1] + encode_headers(signed)
 
     async def _refusal(self, url: str) -> str | None:
+        """Why the URL may not be sent to, before any connection: its host's spelling or
+        IP literal (``shared.target_policy``, pure), and through a proxy, which resolves
+        by itself, what its name resolves to. Without a proxy the client's resolver
+        checks every address it connects to."""
         reason = self._literal_refusals.get(url, "")
         if reason == "":  # not seen yet; the allow-list is fixed: one check per URL
             if len(self._literal_refusals) > 16384:
                 self._literal_refusals.clear()
-            reason = self._literal_refusals[url] = refusal_for_literal(
-                urlsplit(url).hostname or "", self._allowed
-            )
-        if reason is None and self._proxy:
+            reason = self._literal_refusals[url] = literal_refusal(url, self._allowed)
+        resolver = self._client.resolver
+        if reason is None and self._proxy and isinstance(resolver, GuardedResolver):
             try:
-                await check_target(url, self._allowed)
-            except TargetRefused as exc:
+                await resolver.addresses(parse_target(url).host)
+            except OSError as exc:  # RefusedTarget, or a name that does not resolve
                 reason = str(exc)
         return reason
 

@@ -1,5 +1,7 @@
 """SSRF at delivery time: addresses outside the allow-list are refused after DNS, and
-nothing is sent to them; the refusal is the attempt's error."""
+nothing is sent to them; the refusal is the attempt's error. Endpoint rows are
+written straight into the database, as an older ingest (or a hand) could have: the
+dispatcher's check does not rely on the API's."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ async def test_private_loopback_and_metadata_targets_are_refused(make_settings, 
         assert attempt["status"] == 2 and attempt["response_status_code"] == 0, name
         assert attempt["error"].startswith("refused by the target policy"), (name, attempt["error"])
     errors = {name: (await world.attempts(ep.id))[0]["error"] for name, ep in endpoints.items()}
-    assert "a link-local address" in errors["metadata"]
+    assert "a cloud metadata address" in errors["metadata"]
     assert "a private address" in errors["private"]
     assert "a loopback address" in errors["ipv6 loopback"]
     assert "127.0.0.1" in errors["name for loopback"]
@@ -60,3 +62,78 @@ async def test_the_allow_list_lets_a_name_through_to_its_checked_address(make_se
         await world.send([ep])
         await receiver.wait_for(lambda: len(receiver.received) == 1)
     assert receiver.received[0].headers["Host"] == f"localhost:{port}"
+
+
+async def test_every_spelling_of_an_ip_literal_is_resolved_to_its_address_and_checked():
+    loopback = GuardedResolver(parse_networks(["127.0.0.0/8"]))
+    for spelling in ("127.1", "2130706433", "0x7f.1", "0177.0.0.1", "::ffff:127.0.0.1", "::7f00:1"):
+        [result] = await loopback.resolve(spelling, 80, 0)
+        assert (result["host"], result["hostname"]) == ("127.0.0.1", spelling)
+    for spelling, why in (("0", "unspecified"), ("::", "unspecified"), ("a..b", "empty label")):
+        with pytest.raises(RefusedTarget, match=why):
+            await loopback.resolve(spelling, 80, 0)
+    metadata = GuardedResolver(parse_networks(["169.254.0.0/16"]))
+    with pytest.raises(RefusedTarget, match="cloud metadata"):
+        await metadata.resolve("0xa9fea9fe", 80, 0)
+    await loopback.close()
+    await metadata.close()
+
+
+async def test_odd_spellings_written_into_the_database_are_refused_at_send(
+    make_settings, make_world, receiver
+):
+    # Given an allow-list that opens link-local but not loopback, one attempt per task,
+    # and endpoint rows that spell loopback, "any address" and the metadata service oddly
+    settings = make_settings(allowed_target_cidrs=["169.254.0.0/16"], retry_schedule=[])
+    world = await make_world(settings)
+    port = receiver.url.rsplit(":", 1)[1]
+    spellings = {
+        f"http://127.1:{port}/a": "the host 127.1 is the address 127.0.0.1, a loopback address",
+        f"http://2130706433:{port}/b": "the address 127.0.0.1, a loopback address",
+        f"http://0x7f.1:{port}/c": "the address 127.0.0.1, a loopback address",
+        f"http://0177.0.0.1:{port}/d": "the address 127.0.0.1, a loopback address",
+        f"http://0:{port}/e": "the address 0.0.0.0, an unspecified address",  # Linux: loopback
+        f"http://[::ffff:127.0.0.1]:{port}/f": "the address 127.0.0.1, a loopback address",
+        f"http://[::127.0.0.1]:{port}/g": "the address 127.0.0.1, a loopback address",
+        f"http://[::]:{port}/h": ":: is an unspecified address",
+        f"http://127.0.0.1.:{port}/i": "the address 127.0.0.1, a loopback address",
+        "http://0xa9fea9fe/latest/meta-data/": "the address 169.254.169.254, a cloud metadata address",
+        "http://[::ffff:a9fe:a9fe]/latest/": "the address 169.254.169.254, a cloud metadata address",
+        "http://a..b/": "the host 'a..b' has an empty label",
+        f"http://08.0.0.1:{port}/j": "the host '08.0.0.1' is not a valid IPv4 address",
+    }
+    endpoints = {url: await world.endpoint(url) for url in spellings}
+
+    # When a message goes to each
+    async with running_dispatcher(settings):
+        await world.send(list(endpoints.values()))
+
+        async def all_attempted() -> bool:
+            return all([len(await world.attempts(ep.id)) == 1 for ep in endpoints.values()])
+
+        await eventually(all_attempted)
+
+    # Then nothing reached the receiver, and each failed attempt says why
+    assert receiver.received == []
+    for url, why in spellings.items():
+        [attempt] = await world.attempts(endpoints[url].id)
+        assert attempt["status"] == 2 and attempt["response_status_code"] == 0, url
+        assert attempt["error"].startswith("refused by the target policy: "), (url, attempt["error"])
+        assert why in attempt["error"], (url, attempt["error"])
+
+
+async def test_an_allowed_odd_spelling_is_sent_to_its_address_with_the_host_as_written(
+    make_settings, make_world, receiver
+):
+    settings = make_settings(allowed_target_cidrs=["127.0.0.0/8"], retry_schedule=[])
+    world = await make_world(settings)
+    port = receiver.url.rsplit(":", 1)[1]
+    short, decimal = (
+        await world.endpoint(f"http://127.1:{port}/short"),
+        await world.endpoint(f"http://2130706433:{port}/decimal"),
+    )
+    async with running_dispatcher(settings):
+        await world.send([short, decimal])
+        await receiver.wait_for(lambda: len(receiver.received) == 2)
+    hosts = {r.path: r.headers["Host"] for r in receiver.received}
+    assert hosts == {"/short": f"127.1:{port}", "/decimal": f"2130706433:{port}"}
