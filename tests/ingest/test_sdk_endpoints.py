@@ -77,7 +77,7 @@ async def test_deprecated_filter_types_is_accepted(http, svix):
     ("body", "fragment"),
     [
         ({"url": "ftp://example.com/hook"}, "http:// or https://"),
-        ({"url": "http://169.254.169.254/latest"}, "link-local"),
+        ({"url": "http://169.254.169.254/latest"}, "cloud metadata"),
         ({"url": "http://10.0.0.1/"}, "private"),
         ({"url": URL, "secret": "too-short"}, "secret"),
         ({"url": URL, "channels": []}, "channels"),
