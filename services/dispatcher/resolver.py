@@ -162,8 +162,11 @@ class CachingResolver:
         except TimeoutError:
             entry = self._failed(name, f"the DNS lookup of {name} timed out after {policy.timeout:g}s")
         except aiodns.error.DNSError as exc:
-            message = exc.args[1] if len(exc.args) > 1 else str(exc)
-            entry = self._failed(name, f"{name} does not resolve: {message}")
+            if exc.args and exc.args[0] == aiodns.error.ARES_ETIMEOUT:  # c-ares gave up first
+                entry = self._failed(name, f"the DNS lookup of {name} timed out after {policy.timeout:g}s")
+            else:
+                message = exc.args[1] if len(exc.args) > 1 else str(exc)
+                entry = self._failed(name, f"{name} does not resolve: {message}")
         except LookupFailed as exc:
             entry = self._failed(name, str(exc))
         except Exception as exc:  # whatever c-ares says, a failed lookup, not a crashed delivery
