@@ -28,7 +28,7 @@ from services.dispatcher.http1 import (
 )
 from shared.backoff import AttemptOutcome, parse_retry_after
 from shared.signing import delivery_headers
-from shared.target_policy import Network, literal_refusal
+from shared.target_policy import Network, TargetRefused, check_target, literal_refusal
 from shared.tasks import DeliveryTask
 
 try:
@@ -119,11 +119,14 @@ class Sender:
             if len(self._literal_refusals) > 16384:
                 self._literal_refusals.clear()
             reason = self._literal_refusals[url] = literal_refusal(url, self._allowed)
-        resolver = self._client.resolver
-        if reason is None and self._proxy and isinstance(resolver, GuardedResolver):
+        if reason is None and self._proxy:
+            resolver = self._client.resolver
             try:
-                await resolver.addresses(parse_target(url).host)
-            except OSError as exc:  # RefusedTarget, or a name that does not resolve
+                if isinstance(resolver, GuardedResolver):
+                    await resolver.addresses(parse_target(url).host)
+                else:  # a client built without the policy's resolver: the OS's
+                    await check_target(url, self._allowed)
+            except (OSError, TargetRefused) as exc:  # refused, or a name that does not resolve
                 reason = str(exc)
         return reason
 

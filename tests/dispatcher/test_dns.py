@@ -13,6 +13,7 @@ from aiohttp import web
 from services.dispatcher.egress import GuardedResolver
 from services.dispatcher.http1 import ConnectFailed, Http1Client
 from services.dispatcher.resolver import CachingResolver, DnsPolicy, LookupFailed, cache_seconds, zone_of
+from shared.settings import Settings
 from shared.target_policy import parse_networks
 from tests.dispatcher.conftest import eventually, running_dispatcher
 from tests.dispatcher.test_http1 import aiohttp_server
@@ -24,6 +25,15 @@ LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 def test_ttls_are_held_between_the_floor_and_the_cap():
     policy = DnsPolicy(min_ttl=5, max_ttl=300)
     assert [cache_seconds(ttl, policy) for ttl in (0, 1, 5, 60, 300, 86400)] == [5, 5, 5, 60, 300, 300]
+
+
+def test_hookline_dns_servers_are_read_as_cares_takes_them():
+    settings = Settings(dns_servers="127.0.0.1:5353, 10.0.0.2,[::1]:54 , ::1")
+    assert settings.dns_servers == ["127.0.0.1:5353", "10.0.0.2:53", "[::1]:54", "[::1]:53"]
+    assert Settings().dns_servers == []  # the system's
+    for wrong in ("dns.example.com", "10.0.0.2:0", "10.0.0.2:x"):
+        with pytest.raises(ValueError):
+            Settings(dns_servers=wrong)
 
 
 def test_zones_are_the_last_two_labels():
