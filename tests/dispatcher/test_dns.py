@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp import web
 
 from services.dispatcher.egress import GuardedResolver
 from services.dispatcher.http1 import ConnectFailed, Http1Client
@@ -16,7 +15,6 @@ from services.dispatcher.resolver import CachingResolver, DnsPolicy, LookupFaile
 from shared.settings import Settings
 from shared.target_policy import parse_networks
 from tests.dispatcher.conftest import eventually, running_dispatcher
-from tests.dispatcher.test_http1 import aiohttp_server
 from tests.support.dns_server import Record, dns_server
 
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
@@ -125,12 +123,10 @@ async def test_a_silent_zone_does_not_hold_up_lookups_of_others():
         await dns.close()
 
 
-async def test_deliveries_to_a_prompt_name_go_out_while_a_silent_one_hangs():
-    async def ok(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
+async def test_deliveries_to_a_prompt_name_go_out_while_a_silent_one_hangs(receiver):
+    port = receiver.url.rsplit(":", 1)[1]
     records = {"hooks.prompt.test": Record(["127.0.0.1"])}
-    async with dns_server(records, silent=("silent.test",)) as server, aiohttp_server(ok) as (port, seen, _):
+    async with dns_server(records, silent=("silent.test",)) as server:
         dns = CachingResolver([server.address], DnsPolicy(timeout=3.0))
         client = Http1Client(resolver=GuardedResolver(LOOPBACK, dns), connect_timeout=5.0, timeout=10.0)
         # Given 100 deliveries waiting on names the nameserver never answers
@@ -140,10 +136,10 @@ async def test_deliveries_to_a_prompt_name_go_out_while_a_silent_one_hangs():
 
         # When 20 deliveries go to a promptly answered name, they are answered...
         for _ in range(20):
-            assert (await client.post(f"http://hooks.prompt.test:{port}/", {}, b"{}")).status == 200
+            assert (await client.post(f"http://hooks.prompt.test:{port}/prompt", {}, b"{}")).status == 200
         # ...while the others still wait, and went to the address DNS gave, as written in Host
         assert not any(task.done() for task in hanging)
-        assert {r.headers["Host"] for r in seen} == {f"hooks.prompt.test:{port}"}
+        assert {r.headers["Host"] for r in receiver.received} == {f"hooks.prompt.test:{port}"}
 
         # Then the hanging ones fail as a DNS timeout, nothing worse
         results = await asyncio.gather(*hanging, return_exceptions=True)

@@ -6,12 +6,10 @@ dispatcher's check does not rely on the API's."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
 from services.dispatcher.egress import GuardedResolver, RefusedTarget
 from shared.target_policy import parse_networks
 from tests.dispatcher.conftest import eventually, running_dispatcher
-from tests.dispatcher.test_http1 import aiohttp_server
 from tests.support.dns_server import Record, dns_server
 
 
@@ -143,26 +141,18 @@ async def test_an_allowed_odd_spelling_is_sent_to_its_address_with_the_host_as_w
 
 
 async def test_through_an_egress_proxy_the_target_is_checked_before_the_proxy_sees_it(
-    make_settings, make_world
+    make_settings, make_world, receiver
 ):
-    # Given a proxy that answers every request itself, a nameserver on loopback, and
-    # endpoints on a name that resolves to a private address, on an odd spelling of
-    # "any address" and on a name that resolves to an allowed one
-    proxied: list[str] = []
-
-    async def answer(request: web.Request) -> web.Response:
-        proxied.append(request.raw_path)  # absolute-form: http://host:port/path
-        return web.Response(text="proxied")
-
+    # Given a proxy (the receiver, answering every request itself), a nameserver on
+    # loopback, and endpoints on a name that resolves to a private address, on an odd
+    # spelling of "any address" and on a name that resolves to an allowed one
     records = {"private.prompt.test": Record(["10.0.0.1"]), "hooks.prompt.test": Record(["127.0.0.1"])}
-    async with dns_server(records) as server, aiohttp_server(answer) as (proxy_port, _, _):
-        settings = make_settings(
-            egress_proxy=f"http://127.0.0.1:{proxy_port}", dns_servers=server.address, retry_schedule=[]
-        )
+    async with dns_server(records) as server:
+        settings = make_settings(egress_proxy=receiver.url, dns_servers=server.address, retry_schedule=[])
         world = await make_world(settings)
-        private = await world.endpoint("http://private.prompt.test:8080/hook")
-        anywhere = await world.endpoint("http://0:8080/hook")
-        allowed = await world.endpoint("http://hooks.prompt.test:8080/hook")
+        private = await world.endpoint("http://private.prompt.test:8080/private")
+        anywhere = await world.endpoint("http://0:8080/anywhere")
+        allowed = await world.endpoint("http://hooks.prompt.test:8080/allowed")
         async with running_dispatcher(settings):
             await world.send([private, anywhere, allowed])
 
@@ -172,7 +162,8 @@ async def test_through_an_egress_proxy_the_target_is_checked_before_the_proxy_se
             await eventually(all_attempted)
 
     # Then only the allowed one reached the proxy, and the others say why not
-    assert proxied == ["http://hooks.prompt.test:8080/hook"]
+    proxied = [(r.path, r.headers["Host"]) for r in receiver.received]
+    assert proxied == [("/allowed", "hooks.prompt.test:8080")]
     [refused] = await world.attempts(private.id)
     assert refused["error"] == (
         "refused by the target policy: private.prompt.test resolves only to addresses not allowed:"
