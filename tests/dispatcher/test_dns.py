@@ -43,8 +43,19 @@ def test_zones_are_the_last_two_labels():
     ]
 
 
+class Clock:
+    """Time for the resolver's own cache, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_answers_are_kept_for_their_ttl():
-    records = {"short.test": Record(["127.0.0.2"], ttl=1), "long.test": Record(["127.0.0.3", "::1"], ttl=60)}
+    # Real time: c-ares keeps answers for their TTL below this cache too.
+    records = {"short.test": Record(["127.0.0.2"], ttl=2), "long.test": Record(["127.0.0.3", "::1"], ttl=60)}
     async with dns_server(records) as server:
         dns = CachingResolver([server.address], DnsPolicy(min_ttl=0, max_ttl=300))
         assert [str(a) for a in await dns.lookup("short.test")] == ["127.0.0.2"]
@@ -58,7 +69,7 @@ async def test_answers_are_kept_for_their_ttl():
         assert server.queries == asked
 
         # Past the short TTL only that name is asked again
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)
         await dns.lookup("short.test")
         await dns.lookup("long.test")
         assert server.queries["short.test"] > asked["short.test"]
@@ -66,23 +77,42 @@ async def test_answers_are_kept_for_their_ttl():
         await dns.close()
 
 
+async def test_an_answer_without_a_ttl_is_kept_for_the_floor():
+    # TTL 0, which c-ares does not cache: every question the server sees is this cache's.
+    clock = Clock()
+    async with dns_server({"zero.test": Record(["127.0.0.2"], ttl=0)}) as server:
+        dns = CachingResolver([server.address], DnsPolicy(min_ttl=5), clock=clock)
+        await dns.lookup("zero.test")
+        asked = server.queries["zero.test"]
+        clock.now += 4.9
+        await dns.lookup("zero.test")
+        assert server.queries["zero.test"] == asked
+        clock.now += 0.2
+        await dns.lookup("zero.test")
+        assert server.queries["zero.test"] > asked
+        await dns.close()
+
+
 async def test_failures_are_kept_briefly():
+    # NXDOMAIN without an SOA, which c-ares does not cache: the questions seen are this cache's.
+    clock = Clock()
     async with dns_server({}, silent=("silent.test",)) as server:
-        dns = CachingResolver([server.address], DnsPolicy(timeout=0.5, negative_ttl=1.0))
-        with pytest.raises(LookupFailed, match="does not resolve"):
+        dns = CachingResolver([server.address], DnsPolicy(timeout=0.5, negative_ttl=5.0), clock=clock)
+        with pytest.raises(LookupFailed, match=r"missing\.test does not resolve"):
             await dns.lookup("missing.test")
-        with pytest.raises(LookupFailed, match="timed out"):
+        with pytest.raises(LookupFailed, match=r"the DNS lookup of gone\.silent\.test timed out"):
             await dns.lookup("gone.silent.test")
         asked = server.queries.copy()
 
-        # Asked again at once: the failures are answered from the cache
+        # Asked again within the negative TTL: the failures are answered from the cache
+        clock.now += 4.9
         for name in ("missing.test", "gone.silent.test"):
             with pytest.raises(LookupFailed):
                 await dns.lookup(name)
         assert server.queries == asked
 
-        # And asked for real once the negative TTL has passed
-        await asyncio.sleep(1.2)
+        # And asked for real once it has passed
+        clock.now += 0.2
         with pytest.raises(LookupFailed, match="does not resolve"):
             await dns.lookup("missing.test")
         assert server.queries["missing.test"] > asked["missing.test"]
