@@ -1,8 +1,8 @@
 """Name lookups for deliveries: c-ares (``aiodns``) on the event loop, cached, bounded.
 
-aiohttp's default resolver runs ``getaddrinfo`` in a thread pool of a few threads, so
-a handful of lookups of one name whose nameserver never answers held every thread and
-stalled the DNS of every other endpoint. Here no lookup holds anything but a socket:
+aiohttp's default resolver runs ``getaddrinfo`` in the loop's small thread pool, so a
+few lookups of names whose nameserver never answers could hold every thread, and with
+them the DNS of every other endpoint. Here no lookup holds anything but a socket:
 
 * one query per name at a time (single flight): a thousand deliveries to one slow
   name wait on one lookup, not a thousand;
