@@ -132,7 +132,10 @@ class Sender:
 
     async def send(self, endpoint: Endpoint, task: DeliveryTask) -> SendResult:
         started_at, clock = time.time(), time.perf_counter()
-        refusal = await self._refusal(endpoint.url)
+        try:
+            refusal = await self._refusal(endpoint.url)
+        except Exception as exc:  # a spelling the checks did not foresee is refused, not raised
+            refusal = f"{type(exc).__name__}: {exc}"
         if refusal:
             return SendResult(
                 AttemptOutcome(), started_at, 0.0, error=f"refused by the target policy: {refusal}"

@@ -33,7 +33,6 @@ from services.dispatcher.http1.response import (
     ServerDisconnected,
 )
 
-_DNS_TTL = 10.0
 
 
 class ConnectFailed(ConnectionError):
@@ -70,7 +69,6 @@ class Http1Client:
         self._new_connection = lambda: Connection(ResponseReader(limits, keep))
         self._clock = clock
         self._pool = IdlePool(clock)
-        self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
     async def post(self, url: str, headers: Mapping[str, str] | bytes, body: bytes) -> Response:
         """POST ``body`` to ``url`` with ``headers`` (or header lines from ``encode_headers``).
@@ -94,6 +92,10 @@ class Http1Client:
                 # answered, so the request goes once more on a fresh connection.
         connection = await self._connect_within(target, deadline)
         return await self._exchange(connection, data, deadline)
+
+    @property
+    def resolver(self) -> AbstractResolver | None:
+        return self._resolver
 
     async def close(self) -> None:
         self._pool.close()
@@ -169,23 +171,16 @@ class Http1Client:
         raise ConnectFailed(error)
 
     async def _addresses(self, host: str, port: int) -> list[str]:
-        """The host's addresses that the SSRF policy allows (IP literals were checked
-        before the request: ``refusal_for_literal``), cached for ``_DNS_TTL``."""
-        if self._resolver is None or _is_literal(host):
+        """The addresses to connect to: all the resolver's doing (``egress.GuardedResolver``
+        reads every spelling of an IP literal, looks names up with a cache, and returns
+        only what the SSRF policy allows), so the client connects only to checked ones."""
+        if self._resolver is None:
             return [host]
-        cached = self._dns.get((host, port))
-        now = self._clock()
-        if cached is not None and cached[0] > now:
-            return cached[1]
         try:
             results = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
         except OSError as exc:
             raise ConnectFailed(exc) from exc
-        addresses = [result["host"] for result in results]
-        if len(self._dns) > 16384:
-            self._dns.clear()
-        self._dns[(host, port)] = (now + _DNS_TTL, addresses)
-        return addresses
+        return [result["host"] for result in results]
 
     async def _tunnel(self, connection: Connection, target: Target) -> None:
         """``CONNECT`` through the proxy; its 200 turns the connection into a tunnel."""
@@ -205,6 +200,3 @@ def _expire(waiter: asyncio.Future[Response], connection: Connection) -> None:
         waiter.set_exception(TimeoutError())
         connection.abort()
 
-
-def _is_literal(host: str) -> bool:
-    return host.replace(".", "").isdigit() or ":" in host
