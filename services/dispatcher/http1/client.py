@@ -34,7 +34,6 @@ from services.dispatcher.http1.response import (
 )
 
 
-
 class ConnectFailed(ConnectionError):
     """No connection could be made; ``os_error`` is why (a ``RefusedTarget`` for SSRF)."""
 
@@ -199,4 +198,3 @@ def _expire(waiter: asyncio.Future[Response], connection: Connection) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
         connection.abort()
-
