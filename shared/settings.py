@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     response_body_max_bytes: int = Field(64 * 1024, gt=0)
     disable_after: Annotated[float, NoDecode] = 5 * 86400.0
     drain_seconds: float = 20.0
+    # A delivery task redelivered this many times without settling goes to the dead queue.
+    poison_deliveries: int = Field(10, ge=1)
 
     # Nameservers for deliveries' DNS, a comma list of host[:port] (IP addresses);
     # empty: the system's (/etc/resolv.conf). Each lookup ends within dns_timeout seconds.

@@ -8,69 +8,53 @@ is away the writer retries with backoff and the waiters keep their messages unac
 consumption stalls instead of POSTing without a record, and resumes with the first
 commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
 the one a restart raises that is easy to miss).
+
+A batch the database refuses for its data (``services.dispatcher.refusals``) is never
+retried as it is: it is split until the refused entry is alone, the others are written,
+and that entry is written without its response, the refusal in its ``error``; refused
+even so, it is given up and its waiter raises ``AttemptNotStored`` (the task goes back
+to the queue). Text reaches the database through ``storable_text`` (no NUL, no lone
+surrogate), whatever produced it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from contextlib import suppress
+from datetime import timedelta
 
 import asyncpg
 import structlog
 
-from services.dispatcher.metrics import ENDPOINTS_DISABLED
-from shared.db import DATABASE_ERRORS
+from services.dispatcher.attempt_rows import (
+    FAIL,
+    PENDING,
+    SENDING,
+    SUCCESS,
+    AttemptRow,
+    DestinationUpdate,
+    Entry,
+    endpoint_health,
+    merge_destinations,
+    reduced_entry,
+    utc,
+)
+from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
+from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
 
 log = structlog.get_logger()
 
 _SLOW_COMMIT = 0.5  # seconds: every delivery in the batch held its prefetch slot meanwhile
+_LOGGED_IDS = 50  # message ids named in a log line; the count says how many more
 
-# message_destination.status (the Svix SDK's MessageStatus).
-SUCCESS, PENDING, FAIL, SENDING = 0, 1, 2, 3
+# Re-exported: the rows are written through this module.
+__all__ = [
+    "FAIL", "PENDING", "SENDING", "SUCCESS", "AttemptLog", "AttemptNotStored", "AttemptRow",
+    "DestinationUpdate", "Entry", "utc",
+]  # fmt: skip
 
-
-@dataclass(frozen=True, slots=True)
-class AttemptRow:
-    id: str
-    msg_id: str
-    endpoint_id: str
-    app_id: str
-    url: str
-    response: str
-    response_status_code: int
-    response_duration_ms: int
-    status: int  # 0 success, 2 fail
-    trigger_type: int
-    attempt_number: int
-    error: str | None
-    created_at: datetime
-
-    def values(self) -> tuple[object, ...]:
-        return (
-            self.id, self.msg_id, self.endpoint_id, self.app_id, self.url, self.response,
-            self.response_status_code, self.response_duration_ms, self.status,
-            self.trigger_type, self.attempt_number, self.error, self.created_at,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class DestinationUpdate:
-    msg_id: str
-    endpoint_id: str
-    status: int | None  # None: leave it (a deferral only moves next_attempt)
-    next_attempt: datetime | None
-    attempts: int  # 1 when an attempt was made, else 0
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    destination: DestinationUpdate
-    attempt: AttemptRow | None = None
-    # The endpoint's health moved: True after a 2xx, False after a failed attempt.
-    succeeded: bool | None = None
-
+_Pending = tuple[Entry, "asyncio.Future[None] | None"]
 
 _INSERT_ATTEMPTS = """
 INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response, response_status_code,
@@ -110,47 +94,14 @@ RETURNING id, app_id, failing_since, disabled_reason
 """
 
 
-def _merge_destinations(entries: list[Entry]) -> list[DestinationUpdate]:
-    """One update per destination: the latest status, every attempt counted."""
-    merged: dict[tuple[str, str], DestinationUpdate] = {}
-    for entry in entries:
-        d = entry.destination
-        key = (d.msg_id, d.endpoint_id)
-        previous = merged.get(key)
-        if previous is not None:
-            status = d.status if d.status is not None else previous.status
-            d = DestinationUpdate(
-                d.msg_id, d.endpoint_id, status, d.next_attempt, d.attempts + previous.attempts
-            )
-        merged[key] = d
-    return sorted(merged.values(), key=lambda d: (d.msg_id, d.endpoint_id))  # one lock order
-
-
-def _health(entries: list[Entry]) -> tuple[list[str], dict[str, datetime]]:
-    """Endpoints whose last outcome in the batch was a success, and the others with the
-    start of their failure run within the batch."""
-    healthy: set[str] = set()
-    failing: dict[str, datetime] = {}
-    for entry in entries:
-        if entry.succeeded is None or entry.attempt is None:
-            continue
-        endpoint_id = entry.attempt.endpoint_id
-        if entry.succeeded:
-            healthy.add(endpoint_id)
-            failing.pop(endpoint_id, None)
-        else:
-            healthy.discard(endpoint_id)
-            failing.setdefault(endpoint_id, entry.attempt.created_at)
-    return sorted(healthy), failing
-
-
 class AttemptLog:
     def __init__(
         self, pool: asyncpg.Pool, *, disable_after: float, flush_seconds: float, flush_rows: int
     ) -> None:
         self._pool, self._disable_after = pool, timedelta(seconds=disable_after)
         self._flush_seconds, self._flush_rows = flush_seconds, flush_rows
-        self._pending: list[tuple[Entry, asyncio.Future[None] | None]] = []
+        self._pending: list[_Pending] = []
+        self._runner: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
@@ -176,6 +127,7 @@ class AttemptLog:
             self._full.set()
 
     async def run(self) -> None:
+        self._runner = asyncio.current_task()
         while True:
             await self._arrived.wait()
             try:
@@ -185,9 +137,33 @@ class AttemptLog:
             await self.flush()
 
     async def flush(self, *, attempts: int | None = None) -> None:
-        """Commit what is pending, retrying until it succeeds (or ``attempts`` run out)."""
+        """Commit what is pending, retrying while the database is away (until ``attempts``
+        run out); entries it refuses are written reduced or given up, never retried."""
         async with self._flushing:
             await self._flush(attempts)
+
+    async def close(self, within: float) -> None:
+        """At shutdown: stop the writer, whose retrying while the database is away would
+        hold the flush lock for good, and write what is pending for at most ``within``
+        seconds. What is left is logged; its deliveries were not acked (their waiters
+        were cancelled by the drain), so the broker delivers them again."""
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._runner
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(attempts=3), max(within, 0.1))
+        if self._pending:
+            ids = sorted({e.destination.msg_id for e, _ in self._pending})
+            log.error(
+                "attempt log entries not written at shutdown; their tasks stay unacked",
+                entries=len(self._pending),
+                msg_ids=ids[:_LOGGED_IDS],
+                more_msg_ids=max(0, len(ids) - _LOGGED_IDS),
+            )
+            for _, future in self._pending:
+                if future is not None and not future.done():
+                    future.set_exception(AttemptNotStored("shutdown before the database took it"))
 
     async def _flush(self, attempts: int | None) -> None:
         delay, tries = 0.1, 0
@@ -195,15 +171,12 @@ class AttemptLog:
             batch = self._pending[: self._flush_rows]
             started = time.perf_counter()
             try:
-                await self._commit([entry for entry, _ in batch])
-            except Exception as exc:
+                await self._write(batch)
+            except Exception as exc:  # only "database away" errors get out of ``_write``
                 # Whatever the failure, the writer stays: if it ended, every delivery
                 # waiting in ``record`` would wait for good, holding its message unacked.
                 self.healthy, tries = False, tries + 1
-                if isinstance(exc, DATABASE_ERRORS):
-                    log.warning("attempt log commit failed; retrying", error=repr(exc), rows=len(batch))
-                else:
-                    log.exception("attempt log commit failed unexpectedly; retrying", rows=len(batch))
+                log.warning("attempt log commit failed; retrying", error=repr(exc), rows=len(batch))
                 if attempts is not None and tries >= attempts:
                     return
                 await asyncio.sleep(delay)
@@ -213,17 +186,71 @@ class AttemptLog:
             took = time.perf_counter() - started
             if took > _SLOW_COMMIT:
                 log.warning("attempt log commit was slow", seconds=round(took, 3), rows=len(batch))
-            del self._pending[: len(batch)]
-            for _, future in batch:
-                if future is not None and not future.done():
-                    future.set_result(None)
         self._arrived.clear()
         self._full.clear()
 
+    async def _write(self, batch: list[_Pending]) -> None:
+        """Commit ``batch``, splitting it around entries the database refuses so that the
+        others are written. Raises only when the database is away. Each part written (or
+        given up) leaves the front of ``_pending``: batches are its prefix, written in order."""
+        try:
+            await self._commit([entry for entry, _ in batch])
+        except Exception as exc:
+            if database_away(exc):
+                raise
+            if len(batch) == 1:
+                await self._write_reduced(batch[0], exc)
+            else:
+                half = len(batch) // 2
+                await self._write(batch[:half])
+                await self._write(batch[half:])
+            return
+        self._done(batch)
+
+    async def _write_reduced(self, item: _Pending, refusal: Exception) -> None:
+        entry, _ = item
+        reason = refusal_reason(refusal)
+        if entry.attempt is not None:
+            reduced = reduced_entry(entry, reason)
+            try:
+                await self._commit([reduced])
+            except Exception as exc:
+                if database_away(exc):
+                    raise
+                reason = f"{reason}; reduced: {refusal_reason(exc)}"
+            else:
+                ATTEMPT_LOG_REFUSED.labels("reduced").inc()
+                log.warning(
+                    "attempt stored without its response",
+                    msg_id=entry.destination.msg_id,
+                    endpoint_id=entry.destination.endpoint_id,
+                    reason=reason,
+                )
+                self._done([item])
+                return
+        ATTEMPT_LOG_REFUSED.labels("dropped").inc()
+        log.error(
+            "attempt log entry refused by the database in every form; its task is requeued",
+            msg_id=entry.destination.msg_id,
+            endpoint_id=entry.destination.endpoint_id,
+            reason=reason,
+        )
+        self._done([item], AttemptNotStored(reason))
+
+    def _done(self, part: list[_Pending], error: Exception | None = None) -> None:
+        assert self._pending[0] is part[0], "attempt log parts are written in order"
+        del self._pending[: len(part)]
+        for _, future in part:
+            if future is not None and not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
     async def _commit(self, entries: list[Entry]) -> None:
         attempts = [e.attempt for e in entries if e.attempt is not None]
-        destinations = _merge_destinations(entries)
-        healthy, failing = _health(entries)
+        destinations = merge_destinations(entries)
+        healthy, failing = endpoint_health(entries)
         async with self._pool.acquire() as conn, conn.transaction():
             if attempts:
                 columns = zip(*(a.values() for a in attempts), strict=True)
@@ -252,7 +279,3 @@ class AttemptLog:
                 failing_since=row["failing_since"].isoformat(),
                 reason=row["disabled_reason"],
             )
-
-
-def utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)

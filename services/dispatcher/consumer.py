@@ -17,12 +17,19 @@ Drain (SIGTERM): cancel the consumer tag so the broker sends no more, drop the t
 still waiting for their turn (nothing was sent for them), let the ones already
 POSTing finish up to a bound, cancel whatever is left, then the caller closes the
 channel, which returns every unsettled message to the queue.
+
+Poison guard: a task that keeps failing to settle (its attempt row refused in every
+form, say) would come back for ever. The dispatch queue is a quorum queue, which counts
+returned deliveries in ``x-delivery-count``; once that reaches
+``HOOKLINE_POISON_DELIVERIES`` the task goes to the dead queue with the reason instead
+of being handled again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
+from dataclasses import dataclass
 
 import aio_pika
 import structlog
@@ -32,7 +39,7 @@ from pamqp.commands import Basic
 
 from services.dispatcher.acks import AckBatcher, requeue
 from services.dispatcher.delivery import DeliveryHandler, Progress
-from services.dispatcher.metrics import INFLIGHT, SKIPPED
+from services.dispatcher.metrics import INFLIGHT, POISONED, SKIPPED
 from services.dispatcher.parking import Parking
 from services.dispatcher.publisher import TaskPublisher
 from shared.logging import WORK
@@ -44,14 +51,46 @@ log = structlog.get_logger()
 # A failed settlement (broker or database trouble) is requeued after this pause, so a
 # persistent fault does not spin through the queue.
 _REQUEUE_PAUSE = 1.0
+_DELIVERY_COUNT = "x-delivery-count"  # set by a quorum queue on each redelivery
+_REMEMBERED_ERRORS = 4096  # the last settlement error per task, for the poison reason
+_LOGGED_IDS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Poisoned:
+    """A task delivered too many times without settling: dead-lettered, not handled."""
+
+    task: DeliveryTask
+    deliveries: int
+    reason: str
+
+
+def delivery_count(message: DeliveredMessage) -> int:
+    """How many times the broker delivered this message before without its being settled."""
+    raw = (message.header.properties.headers or {}).get(_DELIVERY_COUNT, 0)
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _task_key(task: DeliveryTask) -> tuple[str, str, int]:
+    return task.msg_id, task.endpoint_id, task.attempt
 
 
 class TaskConsumer:
     def __init__(
-        self, topology: Topology, handler: DeliveryHandler, publisher: TaskPublisher, *, prefetch: int
+        self,
+        topology: Topology,
+        handler: DeliveryHandler,
+        publisher: TaskPublisher,
+        *,
+        prefetch: int,
+        poison_deliveries: int = 10,
     ) -> None:
         self._topology, self._handler, self._publisher = topology, handler, publisher
-        self._prefetch = prefetch
+        self._prefetch, self._poison_deliveries = prefetch, poison_deliveries
+        self._last_errors: dict[tuple[str, str, int], str] = {}
         self._connection: AbstractRobustConnection | None = None
         self._reconnecting: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._raw: AbstractChannel | None = None  # the underlay the consumer is registered on
@@ -106,22 +145,28 @@ class TaskConsumer:
         if self.draining:  # sent before the cancel arrived: it returns with the channel
             return
         try:
-            delivery: DeliveryTask | MalformedTask = DeliveryTask.from_delivered(message)
+            delivery: DeliveryTask | MalformedTask | Poisoned = DeliveryTask.from_delivered(message)
         except MalformedTask as exc:
             delivery = exc
         else:
-            if (parking := self._handler.park_at_once(delivery)) is not None:
+            if (deliveries := delivery_count(message)) >= self._poison_deliveries:
+                delivery = self._poisoned(delivery, deliveries)
+            elif (parking := self._handler.park_at_once(delivery)) is not None:
                 self._parking.park(message, delivery, *parking)
                 return
         progress = Progress()
-        task = asyncio.create_task(self._settle(message, delivery, progress))
+        # Named for its message: a drain names the ones it had to cancel.
+        name = delivery.msg_id if isinstance(delivery, DeliveryTask) else "malformed"
+        if isinstance(delivery, Poisoned):
+            name = delivery.task.msg_id
+        task = asyncio.create_task(self._settle(message, delivery, progress), name=name)
         self._tasks[task] = progress
         task.add_done_callback(self._tasks.pop)
 
     async def _settle(
         self,
         message: DeliveredMessage,
-        delivery: DeliveryTask | MalformedTask,
+        delivery: DeliveryTask | MalformedTask | Poisoned,
         progress: Progress,
     ) -> None:
         """The one place a handled message is acked or requeued (``Parking`` settles the
@@ -131,8 +176,10 @@ class TaskConsumer:
             await self._handle(message, delivery, progress)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("delivery not settled; requeueing")
+        except Exception as exc:
+            log.exception("delivery not settled; requeueing", deliveries=delivery_count(message) + 1)
+            if isinstance(delivery, DeliveryTask):
+                self._remember(delivery, exc)
             await asyncio.sleep(_REQUEUE_PAUSE)
             await requeue(message)
             return
@@ -142,9 +189,31 @@ class TaskConsumer:
         # On the channel it came on, never a later one: its tag means nothing elsewhere.
         self._acks.ack(message.channel, message.delivery_tag)
 
+    def _remember(self, task: DeliveryTask, exc: Exception) -> None:
+        if len(self._last_errors) >= _REMEMBERED_ERRORS:
+            self._last_errors.pop(next(iter(self._last_errors)))
+        self._last_errors[_task_key(task)] = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _poisoned(self, task: DeliveryTask, deliveries: int) -> Poisoned:
+        last = self._last_errors.pop(_task_key(task), None)
+        # Another process (a replica, or this one before a restart) may have seen it fail.
+        reason = f"failed to settle {deliveries} times: {last or 'last error not seen by this process'}"
+        return Poisoned(task, deliveries, reason)
+
     async def _handle(
-        self, message: DeliveredMessage, task: DeliveryTask | MalformedTask, progress: Progress
+        self, message: DeliveredMessage, task: DeliveryTask | MalformedTask | Poisoned, progress: Progress
     ) -> None:
+        if isinstance(task, Poisoned):
+            WORK.set(task.task)
+            POISONED.inc()
+            log.error(
+                "task failed to settle too often; dead-lettered",
+                deliveries=task.deliveries,
+                reason=task.reason,
+            )
+            progress.acting = True
+            await self._publisher.dead(task.task.to_amqp(), task.reason)
+            return
         if isinstance(task, MalformedTask):
             SKIPPED.labels("malformed").inc()
             log.warning("not a delivery task; dead-lettered", error=str(task))
@@ -156,6 +225,8 @@ class TaskConsumer:
         await self._handler.handle(task, progress)
 
     async def drain(self, bound: float) -> None:
+        """Stop consuming and settle what is in flight, within ``bound`` seconds in all."""
+        deadline = asyncio.get_running_loop().time() + bound
         self.draining = True
         if self._raw is not None and self._tag is not None:
             with suppress(Exception):
@@ -168,11 +239,15 @@ class TaskConsumer:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*waiting, *unfinished, return_exceptions=True)
-        await self._parking.drain(bound)
+        await self._parking.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
         await self._acks.flush()
+        # Cancelled in flight: POSTed perhaps, but not settled (the attempt not written, say);
+        # unacked, they return to the queue when the channel closes.
+        cancelled = sorted(t.get_name() for t in unfinished)
         log.info(
             "dispatcher drained",
             returned_unsent=len(waiting),
             finished=len(finished),
             cancelled_in_flight=len(unfinished),
+            cancelled_msg_ids=cancelled[:_LOGGED_IDS],
         )

@@ -83,7 +83,13 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             stall_after=stall_after,
             stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
         )
-        consumer = TaskConsumer(topology, handler, publisher, prefetch=settings.dispatcher_prefetch)
+        consumer = TaskConsumer(
+            topology,
+            handler,
+            publisher,
+            prefetch=settings.dispatcher_prefetch,
+            poison_deliveries=settings.poison_deliveries,
+        )
         app[PARTS].consumer = consumer
 
         async def on_connect(connection: AbstractRobustConnection) -> None:
@@ -106,8 +112,11 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
                 try:
                     yield
                 finally:
+                    # One bound for the drain and the last writes: a database that refuses
+                    # or is away never holds SIGTERM up (what is unwritten stays unacked).
+                    deadline = asyncio.get_running_loop().time() + settings.drain_seconds
                     await consumer.drain(settings.drain_seconds)
-                    await attempt_log.flush(attempts=3)
+                    await attempt_log.close(within=deadline - asyncio.get_running_loop().time())
         finally:
             for task in background:
                 task.cancel()

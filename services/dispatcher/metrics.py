@@ -42,3 +42,12 @@ INFLIGHT = Gauge("hookline_inflight_deliveries", "Delivery tasks being handled",
 ENDPOINTS_DISABLED = Counter(
     "hookline_endpoints_disabled_total", "Endpoints disabled after failing for HOOKLINE_DISABLE_AFTER"
 )
+ATTEMPT_LOG_REFUSED = Counter(
+    "hookline_attempt_log_refused_total",
+    "Attempt-log entries PostgreSQL refused for their data: stored reduced (without the response) or dropped",
+    ["outcome"],
+)
+POISONED = Counter(
+    "hookline_deliveries_poisoned_total",
+    "Tasks dead-lettered after failing to settle HOOKLINE_POISON_DELIVERIES times",
+)

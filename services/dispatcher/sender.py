@@ -27,6 +27,7 @@ from services.dispatcher.http1 import (
     parse_target,
 )
 from shared.backoff import AttemptOutcome, parse_retry_after
+from shared.response_text import response_text
 from shared.signing import delivery_headers
 from shared.target_policy import Network, TargetRefused, check_target, literal_refusal
 from shared.tasks import DeliveryTask
@@ -161,5 +162,5 @@ class Sender:
             outcome,
             started_at,
             time.perf_counter() - clock,
-            response=response.body.decode("utf-8", errors="replace"),
+            response=response_text(response.body),
         )
