@@ -217,7 +217,8 @@ class AttemptLog:
             except Exception as exc:
                 if database_away(exc):
                     raise
-                reason = f"{reason}; reduced: {refusal_reason(exc)}"
+                if (again := refusal_reason(exc)) != reason:
+                    reason = f"{reason}; reduced form: {again}"
             else:
                 ATTEMPT_LOG_REFUSED.labels("reduced").inc()
                 log.warning(
