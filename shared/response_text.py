@@ -40,6 +40,7 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _BINARY_SHARE = 0.1
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r\x0c"  # printable ASCII: the common body
 
 
 def binary_marker(size: int, kind: str | None = None) -> str:
@@ -49,8 +50,8 @@ def binary_marker(size: int, kind: str | None = None) -> str:
 
 def response_text(body: bytes, *, keep: int = KEEP_BYTES) -> str:
     """The text stored for a response whose kept body is ``body``; never raises."""
-    if not body:
-        return ""
+    if not body.translate(None, _PLAIN):  # in C: no scan of the text below
+        return body.decode("ascii")
     for signature, kind in _SIGNATURES:
         if body.startswith(signature):
             return binary_marker(len(body), kind)
@@ -69,6 +70,6 @@ def storable_text(text: str) -> str:
     (which cannot be encoded as UTF-8, e.g. from a ``surrogateescape`` decode)."""
     if "\x00" in text:
         text = text.replace("\x00", NUL_SYMBOL)
-    if _SURROGATE.search(text):
+    if not text.isascii() and _SURROGATE.search(text):
         text = _SURROGATE.sub(REPLACEMENT, text)
     return text

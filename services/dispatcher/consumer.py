@@ -42,6 +42,7 @@ from services.dispatcher.delivery import DeliveryHandler, Progress
 from services.dispatcher.metrics import INFLIGHT, POISONED, SKIPPED
 from services.dispatcher.parking import Parking
 from services.dispatcher.publisher import TaskPublisher
+from services.dispatcher.refusals import AttemptNotStored
 from shared.logging import WORK
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology, declare_topology
@@ -177,7 +178,11 @@ class TaskConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("delivery not settled; requeueing", deliveries=delivery_count(message) + 1)
+            deliveries = delivery_count(message) + 1
+            if isinstance(exc, AttemptNotStored):  # the attempt log said why: no traceback
+                log.error("delivery not settled; requeueing", error=str(exc), deliveries=deliveries)
+            else:
+                log.exception("delivery not settled; requeueing", deliveries=deliveries)
             if isinstance(delivery, DeliveryTask):
                 self._remember(delivery, exc)
             await asyncio.sleep(_REQUEUE_PAUSE)
