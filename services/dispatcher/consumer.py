@@ -44,6 +44,7 @@ from services.dispatcher.parking import Parking
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.refusals import AttemptNotStored
 from shared.logging import WORK
+from shared.response_text import storable_text
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology, declare_topology
 
@@ -197,7 +198,8 @@ class TaskConsumer:
     def _remember(self, task: DeliveryTask, exc: Exception) -> None:
         if len(self._last_errors) >= _REMEMBERED_ERRORS:
             self._last_errors.pop(next(iter(self._last_errors)))
-        self._last_errors[_task_key(task)] = f"{type(exc).__name__}: {exc}"[:300]
+        # storable: it may quote a receiver, and goes into an AMQP header (UTF-8) later.
+        self._last_errors[_task_key(task)] = storable_text(f"{type(exc).__name__}: {exc}"[:300])
 
     def _poisoned(self, task: DeliveryTask, deliveries: int) -> Poisoned:
         last = self._last_errors.pop(_task_key(task), None)

@@ -42,3 +42,24 @@ async def refusing_attempts(
         yield
     finally:
         await pool.execute(f"DROP TRIGGER {name} ON message_attempt; DROP FUNCTION {name}();")
+
+
+@asynccontextmanager
+async def stalling_attempts(pool: asyncpg.Pool, msg_ids: Sequence[str]) -> AsyncIterator[None]:
+    """While inside: inserting an attempt of these messages hangs (a lock never released,
+    a disk that stopped answering) until the statement is cancelled."""
+    name = f"stall_{uuid.uuid4().hex[:10]}"
+    ids = ",".join(f"'{m}'" for m in msg_ids)
+    await pool.execute(f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.msg_id IN ({ids}) THEN PERFORM pg_sleep(3600); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {name} BEFORE INSERT ON message_attempt
+            FOR EACH ROW EXECUTE FUNCTION {name}();
+    """)
+    try:
+        yield
+    finally:
+        await pool.execute(f"DROP TRIGGER {name} ON message_attempt; DROP FUNCTION {name}();")

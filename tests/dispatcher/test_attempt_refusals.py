@@ -27,7 +27,7 @@ from services.dispatcher.attempt_log import (
 )
 from shared.db import create_pool
 from shared.ids import new_id
-from tests.dispatcher.refusing import refusing_attempts
+from tests.dispatcher.refusing import refusing_attempts, stalling_attempts
 from tests.support.tcp_proxy import TcpProxy
 
 
@@ -149,3 +149,26 @@ async def test_close_gives_up_within_its_bound_while_the_database_is_away(world,
         assert line["msg_ids"] == [task.msg_id] and line["entries"] == 1
     assert await world.attempts(ep.id) == []
     assert (await world.destination(task.msg_id, ep.id))["status"] != FAIL
+
+
+async def test_close_gives_up_within_its_bound_on_a_write_that_hangs(world, db_pool, migrated_database):
+    ep = await world.endpoint("http://127.0.0.1:9/hook")
+    [task] = await world.send([ep])
+    async with (
+        stalling_attempts(db_pool, [task.msg_id]),
+        create_pool(migrated_database, min_size=1, max_size=2) as pool,
+    ):
+        log = AttemptLog(pool, disable_after=86400, flush_seconds=0.02, flush_rows=10)
+        writer = asyncio.create_task(log.run())
+        # Given a delivery whose commit hangs in the database
+        waiting = asyncio.ensure_future(log.record(entry(task)))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        # When the dispatcher shuts down, then it gives up and says so
+        with capture_logs() as logs:
+            await asyncio.wait_for(log.close(within=1.0), 15)
+        assert writer.done()
+        with pytest.raises(AttemptNotStored):
+            await waiting
+        assert any(e["event"].startswith("attempt log entries not written at shutdown") for e in logs)
+    assert await world.attempts(ep.id) == []
