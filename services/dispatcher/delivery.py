@@ -21,6 +21,7 @@ from services.dispatcher.attempt_log import (
     SENDING,
     SUCCESS,
     AttemptLog,
+    AttemptNotStored,
     AttemptRow,
     DestinationUpdate,
     Entry,
@@ -217,7 +218,15 @@ class DeliveryHandler:
             )
         record = self._log.record(Entry(destination, attempt, succeeded))
         if effects:
-            await asyncio.gather(*effects, record)
+            *published, recorded = await asyncio.gather(*effects, record, return_exceptions=True)
+            for failure in published:
+                if isinstance(failure, BaseException):
+                    raise failure
+            # Its retry copy or dead letter confirmed, the task has moved on: an attempt the
+            # database refused is logged, and requeueing would POST again and publish one
+            # more copy per delivery (copies of copies, tier after tier).
+            if isinstance(recorded, BaseException) and not isinstance(recorded, AttemptNotStored):
+                raise recorded
         else:  # a success: nothing to publish, and no task for gather to wrap the record in
             await record
         self._count(task, decision, result)

@@ -28,8 +28,8 @@ from tests.support.tcp_proxy import TcpProxy
 class RawReceiver:
     """A bare asyncio server answering each path with the bytes given, whatever they are."""
 
-    def __init__(self, answers: dict[str, bytes]) -> None:
-        self.answers, self.hits = answers, defaultdict(int)
+    def __init__(self, answers: dict[str, bytes], statuses: dict[str, int] | None = None) -> None:
+        self.answers, self.statuses, self.hits = answers, statuses or {}, defaultdict(int)
         self.url = ""
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -40,7 +40,10 @@ class RawReceiver:
             await reader.readexactly(int(length.group(1)) if length else 0)
             self.hits[path] += 1
             body = self.answers.get(path, b"fine")
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+            status = self.statuses.get(path, 200)
+            writer.write(
+                b"HTTP/1.1 %d X\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (status, len(body))
+            )
             writer.write(body)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
@@ -190,3 +193,30 @@ async def test_sigterm_ends_within_the_drain_bound_while_the_database_is_away(
     # And its task is back in the queue for the next dispatcher
     assert await world.queue_depth(world.topology.dispatch_queue) == 1
     assert len(await world.attempts(ep.id)) == 1
+
+
+async def test_a_failed_attempt_that_is_not_stored_still_follows_its_schedule(
+    make_settings, make_world, db_pool
+):
+    settings = make_settings(poison_deliveries=3, retry_schedule=[1.0, 1.0])
+    world = await make_world(settings)
+    raw = RawReceiver({"/failing": b"no"}, {"/failing": 500})
+    server = await asyncio.start_server(raw.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    ep = await world.endpoint(f"{url}/failing")
+    try:
+        # Given a receiver that always fails and a database refusing its attempts in every form
+        async with (
+            refusing_attempts(db_pool, always=[ep.id], column="endpoint_id"),
+            running_dispatcher(settings),
+        ):
+            await world.send([ep])
+            # Then the task follows its schedule, three attempts and dead, without multiplying
+            await eventually(lambda: _depth(world, world.topology.dead_queue, 1), timeout=30)
+            await asyncio.sleep(2.5)  # a copy of a copy would have come back by now
+    finally:
+        server.close()
+    assert raw.hits["/failing"] == 3
+    assert await world.queue_depth(world.topology.dead_queue) == 1
+    dead = await (await world.channel.get_queue(world.topology.dead_queue)).get(no_ack=True)
+    assert dead.headers[H_DEAD_REASON] == "3 attempts; last: HTTP 500"
