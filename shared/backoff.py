@@ -90,13 +90,17 @@ def shortest_tier(schedule: Sequence[float]) -> RetryIn | None:
     return RetryIn(min(schedule)) if schedule else None
 
 
-# The longest wait a Retry-After can ask for; longer ones (and 20-digit ones) mean this.
+# The longest wait a Retry-After can ask for; a longer one (20 nines, the year 9999) is junk.
 RETRY_AFTER_MAX_SECONDS = 86400.0
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds from ``now`` a ``Retry-After`` header asks for (delta-seconds or an
-    HTTP-date), at most ``RETRY_AFTER_MAX_SECONDS``; None when absent or unreadable.
+    HTTP-date); None when absent, unreadable or longer than ``RETRY_AFTER_MAX_SECONDS``.
+
+    A wait past a day is no rate limit a retry schedule can honour: it is junk (20 nines,
+    the year 9999), and junk leaves the configured schedule as it is rather than
+    stretching every retry to the longest tier.
 
     Total: the value is whatever a receiver chose to send, so no text makes it raise."""
     if not value:
@@ -104,7 +108,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     text = value.strip()
     # ASCII digits only: str.isdigit() also takes '²' and other digits float() refuses.
     if text.isascii() and text.isdigit():
-        return min(float(text), RETRY_AFTER_MAX_SECONDS)  # float() takes any length (inf at worst)
+        seconds = float(text)  # any length (inf at worst)
+        return seconds if seconds <= RETRY_AFTER_MAX_SECONDS else None
     try:
         when = email.utils.parsedate_to_datetime(text)
         if when is None or when.tzinfo is None:
@@ -112,4 +117,4 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         seconds = when.timestamp() - now
     except Exception:  # the email parser raises more than ValueError on odd input
         return None
-    return min(max(0.0, seconds), RETRY_AFTER_MAX_SECONDS)
+    return max(0.0, seconds) if seconds <= RETRY_AFTER_MAX_SECONDS else None

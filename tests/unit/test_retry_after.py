@@ -1,5 +1,6 @@
 """``parse_retry_after`` is total: a receiver chooses the header's bytes, so any text at
-all comes back as a number of seconds within [0, a day] or None, never an exception."""
+all comes back as a number of seconds within [0, a day] or None, never an exception; a
+wait past a day is junk (None)."""
 
 from __future__ import annotations
 
@@ -47,13 +48,15 @@ def test_junk_values_are_unreadable_not_errors(junk):
         assert result is None
 
 
-def test_long_waits_are_capped_at_a_day():
-    assert parse_retry_after("9" * 20, NOW) == RETRY_AFTER_MAX_SECONDS
-    assert parse_retry_after("9" * 5000, NOW) == RETRY_AFTER_MAX_SECONDS
+def test_waits_past_a_day_are_junk_and_leave_the_schedule_alone():
+    assert parse_retry_after("9" * 20, NOW) is None
+    assert parse_retry_after("9" * 5000, NOW) is None
+    assert parse_retry_after("86401", NOW) is None
+    assert parse_retry_after("86400", NOW) == RETRY_AFTER_MAX_SECONDS
     assert parse_retry_after("000000000000000000007", NOW) == 7.0
     far = format_datetime(datetime.fromtimestamp(NOW + 10 * 86400, UTC), usegmt=True)
-    assert parse_retry_after(far, NOW) == RETRY_AFTER_MAX_SECONDS
-    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", NOW) == RETRY_AFTER_MAX_SECONDS
+    assert parse_retry_after(far, NOW) is None
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", NOW) is None
 
 
 @given(st.text())
