@@ -94,6 +94,24 @@ class ServiceProcess:
                 values[key] = int(rest.split()[0])
         return values
 
+    def tree_memory_kib(self) -> dict[str, int]:
+        """``memory_kib`` summed over the process and its descendants (the dispatcher's
+        workers when ``HOOKLINE_DISPATCHER_WORKERS`` > 1)."""
+        pids, total = [self.pid], {"VmRSS": 0, "VmHWM": 0}
+        while pids:
+            pid = pids.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                for children in Path(f"/proc/{pid}/task").glob("*/children"):  # any thread's
+                    pids += map(int, children.read_text().split())
+            except OSError:  # a worker that just exited
+                continue
+            for line in status.splitlines():
+                key, _, rest = line.partition(":")
+                if key in total:
+                    total[key] += int(rest.split()[0])
+        return total
+
     def tail(self, lines: int = 40) -> str:
         if not self.log.exists():
             return ""
