@@ -100,25 +100,21 @@ async def healthy_phase(
     hl: Hookline, healthy: HealthyReceiver, app_id: str, path: str, count: int, seconds: float
 ) -> tuple[list[float], int]:
     """Send ``count`` messages paced over ``seconds``; the healthy endpoint's latencies
-    and how many it missed."""
+    (infinite for a message it never got) and how many it missed."""
     load = await HttpLoad(hl.ingest.url, hl.token, app_id).run(count, seconds=seconds, label=path)
     assert not load.given_up and len(load.accepted) == count, f"ingest did not accept the {path} load"
     sent = set(load.accepted.values())
     missing = await healthy.wait_for(path, sent, timeout=60)
     created = await message_times(hl.dsn, app_id)
     arrivals = healthy.arrivals.get(path, {})
-    return [arrivals[m] - created[m] for m in sent - missing], len(missing)
+    return [arrivals[m] - created[m] for m in sent - missing] + [math.inf] * len(missing), len(missing)
 
 
 async def sample_memory(service: ServiceProcess, run: Run) -> None:
     """Keep the highest VmHWM seen (the kernel's own peak, so nothing between samples is
     missed), for as long as the process lives."""
-    while True:
-        try:
-            hwm = service.tree_memory_kib()["VmHWM"]
-        except (OSError, AssertionError):
-            return
-        run.peak_rss_kib = max(run.peak_rss_kib, hwm)
+    while service.running:
+        run.peak_rss_kib = max(run.peak_rss_kib, service.tree_memory_kib()["VmHWM"])
         await asyncio.sleep(0.2)
 
 
@@ -180,12 +176,14 @@ async def hostile_run(private_stack: PrivateStack, chaos_database: str) -> Async
     row = LEDGER.row("hostile_receivers")
     started = time.monotonic()
     run = Run()
-    receivers = await HostileReceivers([*CHOSEN, *POLITE]).start()
-    healthy = await HealthyReceiver().start()
+    receivers, healthy = HostileReceivers([*CHOSEN, *POLITE]), HealthyReceiver()
     logs = LOGS / "test_hostile_receivers" / "0"
     hl = Hookline(private_stack, chaos_database, logs, services=("ingest", "dispatcher"), **ENV)
     stopped = "dispatcher not stopped"
+    sampler: asyncio.Task[None] | None = None
     try:
+        await receivers.start()
+        await healthy.start()
         await hl.start()
         sampler = asyncio.create_task(sample_memory(hl.dispatcher, run))
         everyone = [None] * (len(CHOSEN) + 1)
@@ -202,12 +200,15 @@ async def hostile_run(private_stack: PrivateStack, chaos_database: str) -> Async
         await hostile_phase(hl, healthy, hostile_app, dict(zip(CHOSEN, ids[1:], strict=True)), run)
         run.dispatcher_ready = hl.dispatcher.running and await hl.dispatcher.is_ready()
         if hl.dispatcher.running:
-            run.rss_kib["end"] = hl.dispatcher.tree_memory_kib()["VmRSS"]
-        sampler.cancel()
+            memory = hl.dispatcher.tree_memory_kib()
+            run.rss_kib["end"] = memory["VmRSS"]
+            run.peak_rss_kib = max(run.peak_rss_kib, memory["VmHWM"])
         clock = time.monotonic()
         code = await hl.dispatcher.stop()
         stopped = f"SIGTERM: exit {code} after {time.monotonic() - clock:.1f} s"
     finally:
+        if sampler is not None:
+            sampler.cancel()
         await hl.stop()
         await receivers.close()
         await healthy.close()
