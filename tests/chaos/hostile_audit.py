@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-Chains = dict[tuple[str, str], list[tuple[int, float]]]  # (msg, endpoint) -> [(number, at)]
+# (msg, endpoint) -> [(attempt number, unix time)], in time order
+Chains = dict[tuple[str, str], list[tuple[int, float]]]
 
 
 def p95(values: list[float]) -> float:
@@ -93,29 +94,49 @@ async def attempt_chains(
     return chains
 
 
+def split_chains(attempts: list[tuple[int, float]]) -> list[list[tuple[int, float]]]:
+    """One (message, endpoint)'s attempts, in time order, as the task chains they belong
+    to: delivery is at least once, so a task published twice (the outbox relay's
+    republish of a confirm that came late) runs a second chain beside the first. Attempt
+    n joins the oldest chain that ends at n - 1; one that joins none starts a chain."""
+    chains: list[list[tuple[int, float]]] = []
+    for number, at in attempts:
+        chain = next((c for c in chains if number > 1 and c[-1][0] == number - 1), None)
+        if chain is None:
+            chains.append([(number, at)])
+        else:
+            chain.append((number, at))
+    return chains
+
+
 def schedule_problems(
-    chains: Chains,
+    attempts: Chains,
     msg_ids: set[str],
     endpoint_id: str,
     schedule: Sequence[float],
     *,
     early: float,
     late: float,
-) -> tuple[list[str], list[float]]:
-    """What in one endpoint's chains departs from ``schedule`` (attempts not numbered
-    1..len+1, a gap outside [delay - early, delay + late]), and the median gap before
-    each retry."""
+) -> tuple[list[str], list[float], int]:
+    """What in one endpoint's chains departs from ``schedule`` (no chain, a chain not
+    numbered 1..len+1, a gap outside [delay - early, delay + late]), the median gap
+    before each retry, and how many chains beyond one per message there were."""
     problems: list[str] = []
     gaps: dict[int, list[float]] = defaultdict(list)
+    extra = 0
     for msg_id in sorted(msg_ids):
-        chain = chains.get((msg_id, endpoint_id), [])
-        numbers = [n for n, _ in chain]
-        if numbers != list(range(1, len(schedule) + 2)):
-            problems.append(f"{msg_id}: attempts {numbers}")
-            continue
-        for (n, at), (_, next_at) in itertools.pairwise(chain):
-            gap, delay = next_at - at, schedule[n - 1]
-            gaps[n].append(gap)
-            if not delay - early <= gap <= delay + late:
-                problems.append(f"{msg_id}: {gap:.2f} s before attempt {n + 1} (schedule {delay:g} s)")
-    return problems, [statistics.median(gaps[n]) for n in sorted(gaps)]
+        chains = split_chains(attempts.get((msg_id, endpoint_id), []))
+        extra += max(0, len(chains) - 1)
+        if not chains:
+            problems.append(f"{msg_id}: no attempt")
+        for chain in chains:
+            numbers = [n for n, _ in chain]
+            if numbers != list(range(1, len(schedule) + 2)):
+                problems.append(f"{msg_id}: attempts {numbers}")
+                continue
+            for (n, at), (_, next_at) in itertools.pairwise(chain):
+                gap, delay = next_at - at, schedule[n - 1]
+                gaps[n].append(gap)
+                if not delay - early <= gap <= delay + late:
+                    problems.append(f"{msg_id}: {gap:.2f} s before attempt {n + 1} (schedule {delay:g} s)")
+    return problems, [statistics.median(gaps[n]) for n in sorted(gaps)], extra

@@ -92,6 +92,7 @@ class Run:
     # junk endpoint -> problems: chains not 1..4, gaps off the schedule (a few examples)
     off_schedule: dict[str, list[str]] = field(default_factory=dict)
     gaps: dict[str, list[float]] = field(default_factory=dict)  # junk endpoint -> median gap per retry
+    extra_chains: dict[str, int] = field(default_factory=dict)  # junk endpoint -> duplicate chains
     dispatcher_ready: bool = False
     served: dict[str, int] = field(default_factory=dict)
 
@@ -145,7 +146,7 @@ async def hostile_phase(
     junk_ids = [ids[name] for name in JUNK]
     chains = await attempt_chains(hl.dsn, app_id, junk_ids, last=last, timeout=sum(SCHEDULE) + 15)
     for name in JUNK:
-        run.off_schedule[name], run.gaps[name] = schedule_problems(
+        run.off_schedule[name], run.gaps[name], run.extra_chains[name] = schedule_problems(
             chains, msg_ids, ids[name], SCHEDULE, early=EARLY, late=LATE
         )
 
@@ -166,7 +167,8 @@ def report(run: Run, stopped: str) -> str:
         + ", ".join(f"{SCHEDULE[i]:g}" for i in range(len(SCHEDULE)))
         + " s: "
         + ", ".join(
-            f"{n} {len(p)} (median gaps {[round(g, 2) for g in run.gaps[n]]})"
+            f"{n} {len(p)} (median gaps {[round(g, 2) for g in run.gaps[n]]},"
+            f" duplicate chains {run.extra_chains[n]})"
             for n, p in run.off_schedule.items()
         ),
         f"requests served per receiver: {run.served}",
