@@ -220,6 +220,10 @@ def test_targets_are_parsed_as_http_sends_them():
     assert parse_target("http://example.com:8080/a?b#frag").absolute == "http://example.com:8080/a?b"
     assert parse_target("https://example.com:443/x").authority == "example.com"
     assert parse_target("https://example.com:8443/x").authority == "example.com:8443"
+    # An internationalised name is sent as IDNA in Host, SNI and the resolver's question.
+    idn = parse_target("https://Bücher.example:8443/x")
+    assert (idn.host, idn.authority) == ("xn--bcher-kva.example", "xn--bcher-kva.example:8443")
+    assert parse_target("http://bücher.example/").authority == "xn--bcher-kva.example"
     assert (parse_target("http://[::1]:8080/").host, parse_target("http://[::1]:8080/").port) == ("::1", 8080)
     with pytest.raises(ValueError):
         parse_target("ftp://example.com/")

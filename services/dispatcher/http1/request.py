@@ -39,7 +39,11 @@ def parse_target(url: str) -> Target:
     authority = parts.netloc.rpartition("@")[2]
     if parts.port == (443 if tls else 80):
         authority = authority.rpartition(":")[0]
-    return Target(tls, parts.hostname, port, path, authority, f"{parts.scheme}://{authority}{path}")
+    host = parts.hostname
+    if not authority.isascii():  # an internationalised name goes on the wire as IDNA (RFC 9110 §4.2.3)
+        host = host.encode("idna").decode("ascii")
+        authority = host if parts.port in (None, 443 if tls else 80) else f"{host}:{parts.port}"
+    return Target(tls, host, port, path, authority, f"{parts.scheme}://{authority}{path}")
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
