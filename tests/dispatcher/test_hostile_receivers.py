@@ -182,9 +182,7 @@ async def test_the_sender_turns_any_answer_into_a_result(answer, status, error):
     await http.close()
     assert result.outcome.status_code == status
     assert result.error == error if error is None else result.error.startswith(error)
-    if status == 429:
-        assert result.outcome.retry_after == 86400.0  # capped at a day
-    elif status:
+    if status:  # junk, 20 digits included (a wait past a day): the schedule decides
         assert result.outcome.retry_after is None
 
 
