@@ -28,10 +28,6 @@ import asyncpg
 import structlog
 
 from services.dispatcher.attempt_rows import (
-    FAIL,
-    PENDING,
-    SENDING,
-    SUCCESS,
     AttemptRow,
     DestinationUpdate,
     Entry,
@@ -42,6 +38,12 @@ from services.dispatcher.attempt_rows import (
 )
 from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
 from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
+from shared.status import MessageStatus
+
+# message_destination.status, by the names the delivery code has always used.
+SUCCESS, PENDING, FAIL, SENDING = (
+    MessageStatus.SUCCESS, MessageStatus.PENDING, MessageStatus.FAIL, MessageStatus.SENDING,
+)  # fmt: skip
 
 log = structlog.get_logger()
 

@@ -11,9 +11,6 @@ from datetime import UTC, datetime
 
 from shared.response_text import storable_text
 
-# message_destination.status (the Svix SDK's MessageStatus).
-SUCCESS, PENDING, FAIL, SENDING = 0, 1, 2, 3
-
 
 @dataclass(frozen=True, slots=True)
 class AttemptRow:

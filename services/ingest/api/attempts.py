@@ -11,7 +11,7 @@ from aiohttp import web
 from services.ingest.api.common import app_or_404, endpoint_or_404, message_or_404, page_response, pool_of
 from services.ingest.api.messages import add_time_filters, message_out
 from services.ingest.keys import MESSAGES
-from services.ingest.models.common import ListQuery, ListResponse, MessageStatus
+from services.ingest.models.common import ListQuery, ListResponse
 from services.ingest.models.endpoints import RecoverIn, RecoverOut
 from services.ingest.models.messages import (
     AttemptListQuery,
@@ -24,6 +24,7 @@ from services.ingest.store import endpoints as endpoint_store
 from services.ingest.store import messages as store
 from services.ingest.store.sql import Where, fetch_page
 from shared.ids import new_id
+from shared.status import MessageStatus
 from shared.web.errors import BadRequest, NotFound
 from shared.web.routes import ApiRoutes
 
@@ -38,10 +39,6 @@ ATTEMPT_SELECT = (
 )
 
 
-def _status_text(status: int) -> str:
-    return MessageStatus(status).name
-
-
 def attempt_out(row: asyncpg.Record, with_msg: bool = False, with_content: bool = False) -> MessageAttemptOut:
     msg = None
     if with_msg:
@@ -54,7 +51,7 @@ def attempt_out(row: asyncpg.Record, with_msg: bool = False, with_content: bool 
         response_status_code=row["response_status_code"],
         response_duration_ms=row["response_duration_ms"],
         status=row["status"],
-        status_text=_status_text(row["status"]),
+        status_text=MessageStatus(row["status"]).text,
         trigger_type=row["trigger_type"],
         msg_id=row["msg_id"],
         endpoint_id=row["endpoint_id"],
@@ -173,14 +170,14 @@ async def list_attempted_destinations(
     return page_response(
         page,
         lambda r: MessageEndpointOut.model_validate(
-            {**dict(r), "status_text": _status_text(r["status"]), "next_attempt": _next(r)}
+            {**dict(r), "status_text": MessageStatus(r["status"]).text, "next_attempt": _next(r)}
         ),
     )
 
 
 def _next(row: asyncpg.Record) -> datetime | None:
     """Svix shows nextAttempt only while a delivery is still pending or retrying."""
-    return row["next_attempt"] if row["status"] in (1, 3) else None
+    return row["next_attempt"] if row["status"] in (MessageStatus.PENDING, MessageStatus.SENDING) else None
 
 
 @routes.get(
@@ -218,7 +215,7 @@ async def list_attempted_messages(
         data=[
             EndpointMessageOut(
                 status=r["status"],
-                status_text=_status_text(r["status"]),
+                status_text=MessageStatus(r["status"]).text,
                 next_attempt=_next(r),
                 event_id=r["event_id"],
                 event_type=r["event_type"],
@@ -284,7 +281,8 @@ async def recover(request: web.Request, body: RecoverIn) -> RecoverOut:
     async with pool.acquire() as conn, conn.transaction():
         rows = await store.reset_destinations(
             conn,
-            "d.endpoint_id = $1 AND d.status = 2 AND d.created_at >= $2 AND d.created_at < $3",
+            f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}"
+            " AND d.created_at >= $2 AND d.created_at < $3",
             endpoint["id"],
             body.since,
             until,

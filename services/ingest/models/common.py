@@ -53,16 +53,6 @@ class ListQuery(QueryModel):
     order: Ordering | None = None
 
 
-class MessageStatus(IntEnum):
-    """The Svix SDK's ``MessageStatus``; ``status_text`` is the lower-case name."""
-
-    success = 0
-    pending = 1
-    fail = 2
-    sending = 3
-    canceled = 4
-
-
 class TriggerType(IntEnum):
     scheduled = 0
     manual = 1

@@ -12,12 +12,12 @@ from services.ingest.models.common import (
     EventTypeName,
     InModel,
     ListQuery,
-    MessageStatus,
     QueryModel,
     StatusCodeClass,
     TriggerType,
     Uid,
 )
+from shared.status import MessageStatus
 
 ChannelList = Annotated[list[Channel], Field(min_length=1, max_length=5)]
 # Svix's tag pattern (no commas: group commit relies on that).

@@ -13,6 +13,7 @@ import asyncpg
 
 from shared import encryption
 from shared.ids import new_id
+from shared.status import MessageStatus
 
 COLUMNS = (
     "id, app_id, uid, url, description, throttle_rate, disabled, event_types, channels,"
@@ -129,10 +130,4 @@ async def stats(
         until,
     )
     counts = {row["status"]: row["n"] for row in rows}
-    return {
-        "success": counts.get(0, 0),
-        "pending": counts.get(1, 0),
-        "fail": counts.get(2, 0),
-        "sending": counts.get(3, 0),
-        "canceled": counts.get(4, 0),
-    }
+    return {status.text: counts.get(status, 0) for status in MessageStatus}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.status import MessageStatus
+
 Conn = asyncpg.Connection | asyncpg.Pool
 
 MESSAGE_COLUMNS = "id, app_id, event_id, event_type, payload, channels, tags, created_at, expunged_at"
@@ -13,7 +15,7 @@ EXPIRED_PAYLOAD = '{"expired":true}'
 # What Svix puts in place of an attempt's response body when it is expunged.
 EXPUNGED_RESPONSE = "EXPUNGED"
 
-_EXPUNGE = """
+_EXPUNGE = f"""
 WITH found AS (
     SELECT id FROM message
     WHERE app_id = $1 AND (id = ANY($2::text[]) OR event_id = ANY($2::text[])) AND expunged_at IS NULL
@@ -27,7 +29,8 @@ WITH found AS (
 ), unsent AS (
     -- Deliveries the broker never confirmed: the outbox relay would send the stand-in
     -- payload. They are canceled instead (a task already in the broker still delivers).
-    UPDATE message_destination d SET status = 4, published = true, next_attempt = NULL, updated_at = now()
+    UPDATE message_destination d
+    SET status = {MessageStatus.CANCELED:d}, published = true, next_attempt = NULL, updated_at = now()
     FROM expunged WHERE d.msg_id = expunged.id AND NOT d.published
 )
 SELECT id, event_id FROM expunged
@@ -68,7 +71,8 @@ async def reset_destinations(conn: Conn, where_sql: str, *args: object) -> list[
     """Put destinations back to pending for a manual attempt; the caller publishes them.
     Messages whose payload was expunged are never sent again (as in Svix)."""
     return await conn.fetch(
-        "UPDATE message_destination d SET status = 1, published = false, trigger_type = 1,"
+        f"UPDATE message_destination d SET status = {MessageStatus.PENDING:d}, published = false,"
+        " trigger_type = 1,"
         " next_attempt = now(), updated_at = now()"
         f" FROM message m WHERE m.id = d.msg_id AND m.expunged_at IS NULL AND {where_sql}"
         " RETURNING d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload,"

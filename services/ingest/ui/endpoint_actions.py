@@ -18,6 +18,7 @@ from services.ingest.ui.guard import action, posted_text
 from services.ingest.ui.lookup import endpoint_path, with_endpoint
 from services.ingest.ui.render import see_other
 from shared import signing
+from shared.status import MessageStatus
 
 routes = web.RouteTableDef()
 ONE = "/ui/apps/{app_id}/endpoints/{endpoint_id}"
@@ -83,7 +84,10 @@ async def recover(request: web.Request, app: Row, endpoint: Row) -> web.Response
     pool = request.app[POOL]
     async with pool.acquire() as conn, conn.transaction():
         rows = await message_store.reset_destinations(
-            conn, "d.endpoint_id = $1 AND d.status = 2 AND d.created_at >= $2", endpoint["id"], window.since
+            conn,
+            f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d} AND d.created_at >= $2",
+            endpoint["id"],
+            window.since,
         )
     await request.app[MESSAGES].publish_rows(rows)
     return see_other(endpoint_path(endpoint), "recovered", count=len(rows))

@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from shared.ids import boundary_id
+from shared.status import MessageStatus
 
 DAY = 24 * 3600
 
@@ -23,8 +24,8 @@ JOIN LATERAL (
 _HEALTH = f"""
 SELECT e.id, last.status, last.response_status_code, last.created_at,
     (SELECT count(*) FROM message_attempt t WHERE t.endpoint_id = e.id AND t.id > $2) AS total,
-    (SELECT count(*) FROM message_attempt t WHERE t.endpoint_id = e.id AND t.id > $2 AND t.status = 0)
-        AS ok
+    (SELECT count(*) FROM message_attempt t WHERE t.endpoint_id = e.id AND t.id > $2
+        AND t.status = {MessageStatus.SUCCESS:d}) AS ok
 FROM unnest($1::text[]) AS e(id)
 {_LAST_ATTEMPT}
 """
@@ -34,7 +35,7 @@ SELECT e.id, e.app_id, a.name AS app_name, e.url, e.disabled, e.failing_since,
     last.status, last.response_status_code, last.created_at
 FROM endpoint e JOIN application a ON a.id = e.app_id
 {_LAST_ATTEMPT}
-WHERE last.status <> 0 AND last.created_at > now() - interval '24 hours'
+WHERE last.status <> {MessageStatus.SUCCESS:d} AND last.created_at > now() - interval '24 hours'
 ORDER BY last.created_at DESC
 LIMIT $1
 """

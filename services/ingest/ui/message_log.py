@@ -9,12 +9,12 @@ import asyncpg
 from multidict import MultiMapping
 
 from services.ingest.api.messages import add_time_filters
-from services.ingest.models.common import MessageStatus
 from services.ingest.store import applications as app_store
 from services.ingest.store.sql import Page, Where, fetch_page
+from shared.status import MessageStatus
 
 PAGE_SIZE = 50
-STATUSES = [s.name for s in MessageStatus if s is not MessageStatus.canceled]
+STATUSES = [s.text for s in MessageStatus if s is not MessageStatus.CANCELED]
 
 _SELECT = (
     "SELECT m.id, m.app_id, m.event_type, m.event_id, m.channels, m.created_at, m.expunged_at,"
@@ -85,7 +85,7 @@ class LogFilters:
         if self.status:
             where.add(
                 "EXISTS (SELECT 1 FROM message_destination d WHERE d.msg_id = m.id AND d.status = {})",
-                int(MessageStatus[self.status]),
+                int(MessageStatus.from_text(self.status)),
             )
         add_time_filters(
             where,
@@ -111,6 +111,6 @@ async def read_page(pool: asyncpg.Pool, where: Where, iterator: str | None) -> t
     ids = [r["id"] for r in page.rows]
     deliveries: dict[str, dict[str, int]] = {i: {} for i in ids}
     for r in await pool.fetch(_DELIVERIES, ids):
-        deliveries[r["msg_id"]][MessageStatus(r["status"]).name] = r["n"]
+        deliveries[r["msg_id"]][MessageStatus(r["status"]).text] = r["n"]
     last = {r["id"]: r for r in await pool.fetch(_LAST_ATTEMPTS, ids)}
     return page, [LogRow(r, deliveries[r["id"]], last.get(r["id"])) for r in page.rows]

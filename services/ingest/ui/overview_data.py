@@ -8,23 +8,25 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from shared.ids import boundary_id
+from shared.status import MessageStatus
 
 MINUTES = 60
 
-_PER_MINUTE = """
+_PER_MINUTE = f"""
 SELECT date_trunc('minute', created_at) AS minute,
-    count(*) FILTER (WHERE status = 0) AS ok,
-    count(*) FILTER (WHERE status <> 0) AS failed
+    count(*) FILTER (WHERE status = {MessageStatus.SUCCESS:d}) AS ok,
+    count(*) FILTER (WHERE status <> {MessageStatus.SUCCESS:d}) AS failed
 FROM message_attempt
 WHERE id > $1 AND created_at >= $2
 GROUP BY 1
 """
 
-_WAITING = """
-SELECT count(*) FILTER (WHERE status = 1) AS pending,
-    count(*) FILTER (WHERE status = 3) AS sending,
+_WAITING = f"""
+SELECT count(*) FILTER (WHERE status = {MessageStatus.PENDING:d}) AS pending,
+    count(*) FILTER (WHERE status = {MessageStatus.SENDING:d}) AS sending,
     count(*) FILTER (WHERE NOT published) AS unpublished
-FROM message_destination WHERE status IN (1, 3) OR NOT published
+FROM message_destination
+WHERE status IN ({MessageStatus.PENDING:d}, {MessageStatus.SENDING:d}) OR NOT published
 """
 
 

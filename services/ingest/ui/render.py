@@ -13,8 +13,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from services.ingest.models.common import MessageStatus
 from services.ingest.ui.keys import VISIT
+from shared.status import MessageStatus
 
 HERE = Path(__file__).parent
 LIVE_HEADER = "X-Hookline-Live"
@@ -51,7 +51,7 @@ def when(value: datetime | None) -> str:
 
 
 def status_name(status: int | None) -> str:
-    return "no attempt" if status is None else MessageStatus(status).name
+    return "no attempt" if status is None else MessageStatus(status).text
 
 
 def pretty_json(text: str) -> str:
