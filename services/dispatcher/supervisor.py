@@ -27,7 +27,14 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, multiprocess
 
+from services.dispatcher.health import healthz, metrics_handler
+from services.dispatcher.keys import READINESS
+from services.dispatcher.main import create_app
+from services.dispatcher.queue_depths import QueueDepthCollector, QueueProbe
+from shared.logging import configure_logging
 from shared.settings import Settings
+from shared.supervised import supervised
+from shared.topology import Topology
 
 log = structlog.get_logger()
 
@@ -42,9 +49,6 @@ def _die_with_parent() -> None:
 
 
 async def _worker_main(index: int, ready: SynchronizedArray[Any]) -> None:
-    from services.dispatcher.keys import READINESS
-    from services.dispatcher.main import create_app
-
     app = create_app(Settings())
     runner = web.AppRunner(app, handle_signals=False)
     stop = asyncio.Event()
@@ -63,8 +67,6 @@ async def _worker_main(index: int, ready: SynchronizedArray[Any]) -> None:
 def worker_process(index: int, ready: SynchronizedArray[Any]) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which sends SIGTERM
-    from shared.logging import configure_logging
-
     configure_logging(Settings(), f"dispatcher-{index}")
     structlog.contextvars.bind_contextvars(worker=index)
     with suppress(ImportError):
@@ -90,9 +92,12 @@ class Workers:
         self._processes[index] = process
         log.info("dispatcher worker started", worker=index, pid=process.pid)
 
-    async def watch(self) -> None:
+    def start(self) -> None:
         for index in range(len(self._processes)):
             self._start(index)
+
+    async def watch(self) -> None:
+        """Starts a worker again when it dies; ``start`` came first."""
         while not self._stopping:
             await asyncio.sleep(_RESTART_PAUSE)
             for index, process in enumerate(self._processes):
@@ -123,10 +128,6 @@ class Workers:
 
 
 def supervisor_app(settings: Settings, workers: Workers) -> web.Application:
-    from services.dispatcher.health import healthz, metrics_handler
-    from services.dispatcher.queue_depths import QueueDepthCollector, QueueProbe
-    from shared.topology import Topology
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     depths = QueueDepthCollector()
@@ -143,12 +144,11 @@ def supervisor_app(settings: Settings, workers: Workers) -> web.Application:
         )
 
     async def lifecycle(_app: web.Application):  # type: ignore[no-untyped-def]
-        watcher = asyncio.create_task(workers.watch(), name="dispatcher-workers")
-        yield
+        workers.start()
+        async with supervised({"dispatcher-workers": workers.watch}):
+            yield
+        # The watcher is gone first: it cannot start a worker that is being stopped.
         await workers.stop(settings.drain_seconds + 10)
-        watcher.cancel()
-        with suppress(asyncio.CancelledError):
-            await watcher
         await probe.close()
 
     app = web.Application()

@@ -1,4 +1,4 @@
-"""Ingest's long-running background loops, restarted if one crashes."""
+"""Ingest's own background loop: expiring idempotency keys (``shared.supervised`` runs it)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,6 @@ log = structlog.get_logger()
 
 Loop = Callable[[], Awaitable[None]]
 IDEMPOTENCY_EXPIRY_SECONDS = 3600
-
-
-async def _run_forever(name: str, loop: Loop) -> None:
-    while True:
-        try:
-            await loop()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background task crashed; restarting", task=name)
-            await asyncio.sleep(1)
-
-
-def start(name: str, loop: Loop) -> asyncio.Task[None]:
-    """Runs ``loop`` until cancelled, starting it again a second after a crash."""
-    return asyncio.create_task(_run_forever(name, loop), name=name)
 
 
 def expire_idempotency_keys(pool: asyncpg.Pool, ttl_hours: int) -> Loop:

@@ -1,12 +1,11 @@
-"""Ingest's composition root: settings, pool, broker link, API, relay, consumer, metrics."""
+"""Ingest's composition root: settings, pool, broker link, API, relay, consumer, loops.
+
+``python -m services.ingest`` (``__main__.py``) starts it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
 
-import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
@@ -24,14 +23,12 @@ from services.ingest.ui import install_ui, is_ui_path
 from shared import encryption
 from shared.amqp import BrokerLink
 from shared.db import create_pool
-from shared.logging import configure_logging
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
+from shared.supervised import supervised
 from shared.topology import Topology
 from shared.web.auth import bearer_auth_middleware
 from shared.web.body import BODY_READ_SECONDS
 from shared.web.errors import error_middleware
-
-log = structlog.get_logger()
 
 
 async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -62,25 +59,18 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             pool, publisher, grace=settings.outbox_grace_seconds, poll=settings.outbox_poll_seconds
         )
         gauges = GaugeRefresher(pool, publisher, interval=settings.metrics_refresh_seconds)
-        expiry = background.expire_idempotency_keys(pool, settings.idempotency_ttl_hours)
+        loops = {
+            "group-commit": committer.run,
+            "published-marker": marker.run,
+            "outbox-relay": relay.run,
+            "idempotency-expiry": background.expire_idempotency_keys(pool, settings.idempotency_ttl_hours),
+            "metrics-gauges": gauges.run,
+        }
         async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect) as link:
             app[BROKER_LINK] = link
-            tasks = [
-                background.start("group-commit", committer.run),
-                background.start("published-marker", marker.run),
-                background.start("outbox-relay", relay.run),
-                background.start("idempotency-expiry", expiry),
-                background.start("metrics-gauges", gauges.run),
-            ]
-            try:
+            async with supervised(loops):
                 yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with suppress(asyncio.CancelledError):
-                        await task
-                await marker.flush()
+            await marker.flush()
 
 
 def _is_public(request: web.Request) -> bool:
@@ -107,21 +97,3 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(resources)
     install_ui(app)
     return app
-
-
-def main() -> None:
-    settings = get_settings()
-    configure_logging(settings, "ingest")
-    with suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
-    log.info("ingest starting", port=settings.ingest_port, amqp_prefix=settings.amqp_prefix)
-    web.run_app(
-        create_app(settings),
-        host=settings.ingest_host,
-        port=settings.ingest_port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )

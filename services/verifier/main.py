@@ -1,11 +1,13 @@
-"""The verifier's composition root: settings, pool, broker link, routes, background expiry."""
+"""The verifier's composition root: settings, pool, broker link, routes, background expiry.
+
+``python -m services.verifier`` (``__main__.py``) starts it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
 
+import asyncpg
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
@@ -19,8 +21,8 @@ from services.verifier.receive import Receiver
 from services.verifier.settings import VerifierSettings
 from shared.amqp import BrokerLink
 from shared.db import create_pool
-from shared.logging import configure_logging
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
+from shared.supervised import Loop, supervised
 from shared.topology import Topology
 from shared.web.auth import bearer_auth_middleware
 from shared.web.body import BODY_READ_SECONDS
@@ -30,15 +32,18 @@ log = structlog.get_logger()
 INBOUND_PATH = "/in/{source_id}"
 
 
-async def _expire_replay_rows(app: web.Application) -> None:
-    while True:
-        try:
-            removed = await replay.expire(app[POOL])
-            if removed:
-                log.info("expired replay rows removed", count=removed)
-        except Exception:  # the database may be away for a while; try again later
-            log.exception("replay expiry failed")
-        await asyncio.sleep(app[VERIFIER_SETTINGS].replay_cleanup_seconds)
+def _replay_expiry(pool: asyncpg.Pool, every: float) -> Loop:
+    async def loop() -> None:
+        while True:
+            try:
+                removed = await replay.expire(pool)
+                if removed:
+                    log.info("expired replay rows removed", count=removed)
+            except Exception:  # the database may be away for a while; try again later
+                log.exception("replay expiry failed")
+            await asyncio.sleep(every)
+
+    return loop
 
 
 async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -58,14 +63,12 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         async def on_connect(connection: AbstractRobustConnection) -> None:
             await publisher.on_connect(connection)
 
-        async with BrokerLink(str(settings.amqp_url), "hookline-verifier", on_connect):
-            expiry = asyncio.create_task(_expire_replay_rows(app), name="replay-expiry")
-            try:
-                yield
-            finally:
-                expiry.cancel()
-                with suppress(asyncio.CancelledError):
-                    await expiry
+        expiry = _replay_expiry(pool, verifier.replay_cleanup_seconds)
+        async with (
+            BrokerLink(str(settings.amqp_url), "hookline-verifier", on_connect),
+            supervised({"replay-expiry": expiry}),
+        ):
+            yield
 
 
 async def inbound(request: web.Request) -> web.Response:
@@ -90,22 +93,3 @@ def create_app(settings: Settings, verifier: VerifierSettings | None = None) -> 
     app.router.add_post(INBOUND_PATH, inbound, name="inbound")
     app.cleanup_ctx.append(resources)
     return app
-
-
-def main() -> None:
-    settings = get_settings()
-    verifier = VerifierSettings()
-    configure_logging(settings, "verifier")
-    with suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
-    log.info("verifier starting", port=settings.verifier_port, amqp_prefix=settings.amqp_prefix)
-    web.run_app(
-        create_app(settings, verifier),
-        host=verifier.host,
-        port=settings.verifier_port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )
