@@ -186,6 +186,65 @@ def _error(name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
+def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
+    """Path parameters, then the query model's fields, then the declared headers."""
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", spec.path)
+    ]
+    if spec.query:
+        qschema = spec.query.model_json_schema(by_alias=True)
+        required = qschema.get("required", [])
+        params += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in qschema.get("properties", {}).items()
+        ]
+    params += [
+        {"name": header, "in": "header", "required": False, "schema": {"type": "string"}}
+        for header in spec.headers
+    ]
+    return params
+
+
+def _responses(spec: RouteSpec, response_ref: dict[str, Any] | None) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if response_ref is not None:
+        for status in (spec.status, *spec.also):
+            responses[str(status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": response_ref}},
+            }
+    else:
+        responses[str(spec.status)] = {"description": "No content"}
+    if not spec.public:
+        responses["401"] = _error("HttpError", "Missing or invalid token")
+    if spec.body or spec.query or "{" in spec.path:
+        responses["400"] = _error("HttpError", "Bad request")
+        responses["404"] = _error("HttpError", "Not found")
+        responses["409"] = _error("HttpError", "Conflict")
+        responses["413"] = _error("HttpError", "Payload too large")
+        responses["422"] = _error("HTTPValidationError", "Validation error")
+    if spec.body:
+        responses["408"] = _error("HttpError", "Request body too slow")
+    return responses
+
+
+def _operation(spec: RouteSpec, keys: dict[Any, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": _operation_id(spec),
+        "summary": spec.summary or spec.handler.__doc__ or "",
+        "tags": [spec.tag] if spec.tag else [],
+        "parameters": _parameters(spec),
+        "responses": _responses(spec, keys[(spec.response, "serialization")] if spec.response else None),
+    }
+    if spec.body:
+        ref = keys[(spec.body, "validation")]
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    if not spec.public:
+        op["security"] = [{"HTTPBearer": []}]
+    return op
+
+
 def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str, Any]:
     """An OpenAPI 3.1 document generated from the route declarations and their models."""
     models: list[tuple[type[BaseModel], str]] = []
@@ -195,65 +254,15 @@ def openapi_document(routes: ApiRoutes, *, title: str, version: str) -> dict[str
         if spec.response:
             models.append((spec.response, "serialization"))
     keys, schema = models_json_schema(models, by_alias=True, ref_template="#/components/schemas/{model}")
-    components = {**schema.get("$defs", {}), **_ERROR_SCHEMAS}
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes.specs:
-        op: dict[str, Any] = {
-            "operationId": _operation_id(spec),
-            "summary": spec.summary or spec.handler.__doc__ or "",
-            "tags": [spec.tag] if spec.tag else [],
-            "parameters": [],
-            "responses": {},
-        }
-        for name in re.findall(r"{(\w+)}", spec.path):
-            op["parameters"].append(
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            )
-        if spec.query:
-            qschema = spec.query.model_json_schema(by_alias=True)
-            for name, prop in qschema.get("properties", {}).items():
-                op["parameters"].append(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": name in qschema.get("required", []),
-                        "schema": prop,
-                    }
-                )
-        for header in spec.headers:
-            op["parameters"].append(
-                {"name": header, "in": "header", "required": False, "schema": {"type": "string"}}
-            )
-        if spec.body:
-            ref = keys[(spec.body, "validation")]
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
-        if spec.response:
-            ref = keys[(spec.response, "serialization")]
-            for status in (spec.status, *spec.also):
-                op["responses"][str(status)] = {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": ref}},
-                }
-        else:
-            op["responses"][str(spec.status)] = {"description": "No content"}
-        if not spec.public:
-            op["security"] = [{"HTTPBearer": []}]
-            op["responses"]["401"] = _error("HttpError", "Missing or invalid token")
-        if spec.body or spec.query or "{" in spec.path:
-            op["responses"]["400"] = _error("HttpError", "Bad request")
-            op["responses"]["404"] = _error("HttpError", "Not found")
-            op["responses"]["409"] = _error("HttpError", "Conflict")
-            op["responses"]["413"] = _error("HttpError", "Payload too large")
-            op["responses"]["422"] = _error("HTTPValidationError", "Validation error")
-        if spec.body:
-            op["responses"]["408"] = _error("HttpError", "Request body too slow")
-        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, keys)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
         "components": {
-            "schemas": components,
+            "schemas": {**schema.get("$defs", {}), **_ERROR_SCHEMAS},
             "securitySchemes": {"HTTPBearer": {"type": "http", "scheme": "bearer"}},
         },
     }
