@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 2.0
     idempotency_ttl_hours: int = 24
     ingest_prefetch: int = 256
+    # Enforced event-type schemas are cached by ingest and reloaded on every change
+    # (LISTEN/NOTIFY); this periodic reload is the safety net behind it.
+    schema_refresh_seconds: float = Field(30.0, gt=0)
 
     retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [parse_duration(p) for p in DEFAULT_RETRY_SCHEDULE.split(",")]

@@ -18,6 +18,7 @@ from services.ingest.keys import BROKER_LINK, MESSAGES, POOL, PUBLISHER, SETTING
 from services.ingest.monitoring import GaugeRefresher, metrics_handler, metrics_middleware
 from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
+from services.ingest.schema_gate import SCHEMA_GATE, SchemaGate
 from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
 from shared import encryption
@@ -42,7 +43,11 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
         marker = PublishedMarker(pool)
         committer = GroupCommitter(pool)
-        service = MessageService(committer, publisher, marker, max_payload_bytes=settings.max_payload_bytes)
+        app[SCHEMA_GATE] = gate = SchemaGate(pool, settings.dsn(), refresh_seconds=settings.schema_refresh_seconds)
+        await gate.reload()  # enforced from the first message on
+        service = MessageService(
+            committer, publisher, marker, max_payload_bytes=settings.max_payload_bytes, schema_gate=gate
+        )
         consumer = IngestConsumer(
             service,
             topology,
@@ -65,6 +70,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             "outbox-relay": relay.run,
             "idempotency-expiry": background.expire_idempotency_keys(pool, settings.idempotency_ttl_hours),
             "metrics-gauges": gauges.run,
+            "schema-gate": gate.run,
         }
         async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect) as link:
             app[BROKER_LINK] = link

@@ -21,6 +21,7 @@ from services.ingest.metrics import DESTINATIONS_CREATED
 from services.ingest.models.messages import MessageIn
 from services.ingest.outbox import PublishedMarker, task_from_row
 from services.ingest.publisher import DeliveryPublisher
+from services.ingest.schema_gate import SchemaGate
 from shared.ids import new_id
 from shared.tasks import DeliveryTask
 from shared.web.errors import PayloadTooLarge
@@ -60,11 +61,13 @@ class MessageService:
         marker: PublishedMarker,
         *,
         max_payload_bytes: int,
+        schema_gate: SchemaGate | None = None,
     ) -> None:
         self._committer = committer
         self._publisher = publisher
         self._marker = marker
         self._max_payload = max_payload_bytes
+        self._schema_gate = schema_gate
 
     async def create(
         self,
@@ -75,6 +78,8 @@ class MessageService:
         idempotency_key: str | None = None,
         with_content: bool = True,
     ) -> Accepted:
+        if self._schema_gate is not None:  # a dict lookup unless the type is enforced
+            self._schema_gate.check(body.event_type, body.payload)
         payload = orjson.dumps(body.payload)
         if len(payload) > self._max_payload:
             raise PayloadTooLarge(f"payload is {len(payload)} bytes; the limit is {self._max_payload} bytes")

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.ingest.api import applications, attempts, endpoints, event_types, health, messages
+from services.ingest.api import (
+    applications,
+    attempts,
+    background_tasks,
+    endpoint_extras,
+    endpoints,
+    event_type_import,
+    event_types,
+    health,
+    messages,
+)
 from shared.web.responses import json_response
 from shared.web.routes import ApiRoutes, openapi_document
 
 VERSION = "0.1.0"
 
 api_routes = ApiRoutes()
-for module in (health, applications, event_types, endpoints, messages, attempts):
+for module in (
+    health,
+    applications,
+    event_types,
+    event_type_import,
+    endpoints,
+    endpoint_extras,
+    messages,
+    attempts,
+    background_tasks,
+):
     api_routes.extend(module.routes)
 
 _document = openapi_document(api_routes, title="Hookline management API", version=VERSION)

@@ -1,3 +1,7 @@
+"""Event-type bodies as the ``svix`` SDK spells them, plus Hookline's ``enforceSchema``
+(refuse payloads that don't match the newest schema version; see the README's API
+section), and the OpenAPI import's ``EventTypeImportOpenApiIn``/``Out``."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,6 +20,7 @@ class EventTypeIn(InModel):
     schemas: dict[str, Any] | None = None
     group_name: Uid | None = None
     feature_flags: list[Uid] | None = None
+    enforce_schema: bool = False
 
 
 class EventTypeUpdate(InModel):
@@ -25,6 +30,7 @@ class EventTypeUpdate(InModel):
     schemas: dict[str, Any] | None = None
     group_name: Uid | None = None
     feature_flags: list[Uid] | None = None
+    enforce_schema: bool = False
 
 
 class EventTypePatch(InModel):
@@ -34,6 +40,7 @@ class EventTypePatch(InModel):
     schemas: dict[str, Any] | None = None
     group_name: Uid | None = None
     feature_flags: list[Uid] | None = None
+    enforce_schema: bool | None = None
 
 
 class EventTypeOut(ApiModel):
@@ -46,8 +53,35 @@ class EventTypeOut(ApiModel):
     updated_at: datetime
     group_name: str | None = None
     feature_flags: list[str] | None = None
+    enforce_schema: bool = False
 
 
 class EventTypeListQuery(ListQuery):
     include_archived: bool = False
     with_content: bool = False
+
+
+class EventTypeImportOpenApiIn(InModel):
+    dry_run: bool = False
+    replace_all: bool = False
+    spec: dict[str, Any] | None = None
+    spec_raw: str | None = None
+
+
+class EventTypeFromOpenApi(ApiModel):
+    name: str
+    description: str
+    schemas: dict[str, Any] | None = None
+    deprecated: bool
+    group_name: str | None = None
+    feature_flags: list[str] | None = None
+
+
+class EventTypeImportOpenApiOutData(ApiModel):
+    modified: list[str]
+    # Svix spells this one in snake_case on the wire too (the SDK's alias says so).
+    to_modify: list[EventTypeFromOpenApi] | None = Field(None, serialization_alias="to_modify")
+
+
+class EventTypeImportOpenApiOut(ApiModel):
+    data: EventTypeImportOpenApiOutData
