@@ -10,6 +10,8 @@ ROWS = [
     ("ceiling_loop", "minimal loop: consume → sign → POST → ack", "/s", None),
     ("ingest_http", "HTTP ingest (commit + confirm before 202)", "msg/s", "ceiling_amqp_publish"),
     ("ingest_amqp", "AMQP ingest (commit before ack)", "msg/s", "ceiling_amqp_consume"),
+    ("ingest_http_schema_off", "HTTP ingest, event type's schema not enforced", "msg/s", None),
+    ("ingest_http_schema_on", "HTTP ingest, schema enforced", "msg/s", "ingest_http_schema_off"),
     ("delivery_1proc", "deliveries, 1 dispatcher process", "/s", "ceiling_loop"),
     ("delivery_2proc", "deliveries, 2 dispatcher processes", "/s", "ceiling_loop"),
     ("retry_path", "deliveries with half the requests failing", "/s", "ceiling_loop"),
@@ -45,6 +47,11 @@ def render(results: dict, notes: list[str]) -> str:
     if "ingest_http_cpu" in results:
         lines.append(
             f"| ingest CPU during HTTP ingest (`ingest_http_cpu`) | {results['ingest_http_cpu']:.2f} core | |"
+        )
+    if "schema_check_us" in results:
+        lines.append(
+            f"| one schema check of the 1 KiB payload, in process (`schema_check_us`) |"
+            f" {results['schema_check_us']:.2f} us | |"
         )
     for service, mb in (results.get("rss_mb") or {}).items():
         lines.append(f"| peak RSS {service} (`rss_mb.{service}`) | {mb:.0f} MB | |")

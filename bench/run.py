@@ -25,6 +25,7 @@ from bench.load import http_ingest_rate, publish_ingest_events
 from bench.profile import start_profiler
 from bench.receiver import start_receiver
 from bench.report import render
+from bench.schema_cost import measure_schema_cost
 from bench.stack import BENCH_DB, BENCH_TOKEN, start_service
 from shared.settings import Settings
 from shared.topology import Topology
@@ -229,6 +230,20 @@ async def main_ingest_http(seconds: int, profile: Path | None) -> None:
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'ingest_http.json'}")
 
 
+async def main_ingest_schema(seconds: int) -> None:
+    """Only HTTP ingest with an event type's schema enforced vs not (about a minute)."""
+    started = time.perf_counter()
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    notes: list[str] = []
+    async with clean_slate(AMQP_URL) as logdir:
+        await measure_schema_cost(results, notes, logdir, seconds=seconds)
+    results["duration_s"] = time.perf_counter() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest_schema.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results, notes))
+    print(f"\nlogs: {logdir}\nresults: {RESULTS / 'ingest_schema.json'}")
+
+
 async def main() -> None:
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -244,6 +259,7 @@ async def main() -> None:
                 AMQP_URL, receiver.ok_url, total=10_000
             )
             await measure_ingest(results, notes, receiver.ok_url, logdir)
+            await measure_schema_cost(results, notes, logdir)
             await measure_delivery(results, notes, receiver, logdir)
         finally:
             receiver.stop()
@@ -258,7 +274,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=["ingest-http", "latency", "delivery"],
+        choices=["ingest-http", "ingest-schema", "latency", "delivery"],
         help="measure only this figure (beside its ceiling)",
     )
     parser.add_argument("--seconds", type=int, default=8, help="HTTP ingest load duration (--only)")
@@ -278,6 +294,8 @@ if __name__ == "__main__":
     uvloop.install()
     if args.only == "ingest-http":
         asyncio.run(main_ingest_http(args.seconds, args.profile))
+    elif args.only == "ingest-schema":
+        asyncio.run(main_ingest_schema(min(args.seconds, 5)))
     elif args.only == "delivery":
         asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":

@@ -58,11 +58,10 @@ async def send_example(request: web.Request, body: EventExampleIn) -> MessageOut
     """Send an example message of an event type to this endpoint only."""
     endpoint = await endpoint_or_404(request)
     pool = pool_of(request)
-    schemas = await pool.fetchval("SELECT schemas FROM event_type WHERE name = $1", body.event_type)
-    if schemas is None and not await pool.fetchval(
-        "SELECT true FROM event_type WHERE name = $1", body.event_type
-    ):
+    event_type = await pool.fetchrow("SELECT schemas FROM event_type WHERE name = $1", body.event_type)
+    if event_type is None:
         raise NotFound("Event type not found")
+    schemas = event_type["schemas"]
     payload = body.payload if body.payload is not None else example_payload(schemas, body.example_index)
     created_at = datetime.now(UTC)
     msg_id = new_id("msg", created_at.timestamp())
