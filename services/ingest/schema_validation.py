@@ -15,6 +15,10 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+# jsonschema_rs quotes the failing value in its message: a 1 MiB string would be echoed
+# whole into the 422, the rejected queue's header and the logs. The pointer says where.
+MESSAGE_MAX_CHARS = 300
+
 
 class InvalidSchema(ValueError):
     """A schema ``jsonschema_rs`` cannot compile (its message says why)."""
@@ -39,7 +43,10 @@ class CompiledSchema:
             return None
         error = next(iter(self.validator.iter_errors(payload)))
         parts = tuple(str(p) for p in error.instance_path)
-        return Violation(json_pointer(parts), parts, error.message)
+        message = error.message
+        if len(message) > MESSAGE_MAX_CHARS:
+            message = message[: MESSAGE_MAX_CHARS - 1] + "…"
+        return Violation(json_pointer(parts), parts, message)
 
 
 def json_pointer(parts: tuple[str, ...]) -> str:

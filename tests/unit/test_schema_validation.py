@@ -42,6 +42,12 @@ def test_first_violation_names_the_pointer_of_the_failing_field():
     assert enforced["t"].first_violation({"items": [1, 2]}) is None
 
 
+def test_the_message_does_not_echo_a_huge_value():
+    enforced = ValidatorCache().rebuild([("t", {"1": {"properties": {"s": {"maxLength": 3}}}})])
+    violation = enforced["t"].first_violation({"s": "x" * 100_000})
+    assert violation is not None and violation.pointer == "/s" and len(violation.message) <= 300
+
+
 def test_an_unchanged_schema_is_not_compiled_again_and_unused_ones_are_dropped():
     cache = ValidatorCache()
     schema = {"type": "object", "required": ["a"]}
