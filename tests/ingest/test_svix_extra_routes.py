@@ -183,6 +183,8 @@ async def test_health_ping_and_the_openapi_document_lists_the_new_routes(svix, i
     async with aiohttp.ClientSession(base_url=ingest.url) as session:  # public: no token
         async with session.get("/api/v1/health/ping") as response:
             assert response.status == 204
+        async with session.head("/api/v1/health/ping") as response:
+            assert response.status == 204
         async with session.get("/api/v1/openapi.json") as response:
             document = await response.json()
     paths = document["paths"]
