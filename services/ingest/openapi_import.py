@@ -67,35 +67,43 @@ def _self_contained(schema: dict[str, Any], components: dict[str, Any]) -> dict[
         defs[name] = _refs_to_defs(components[name], more)
         pending |= more - defs.keys()
     if defs:
-        out["$defs"] = {**out.get("$defs", {}), **defs}
+        out["$defs"] = {**_obj(out, "$defs"), **defs}
     return out
 
 
 def _examples(media: dict[str, Any]) -> list[Any]:
     examples = [media["example"]] if "example" in media else []
-    for example in (media.get("examples") or {}).values():
+    for example in _obj(media, "examples").values():
         if isinstance(example, dict) and "value" in example:
             examples.append(example["value"])
     return examples
 
 
+def _obj(node: Any, key: str) -> dict[str, Any]:
+    """``node[key]`` when both are objects, else ``{}``: a document of the wrong shape
+    imports nothing from that branch instead of failing on it."""
+    value = node.get(key) if isinstance(node, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def event_types_of(spec: dict[str, Any]) -> list[EventTypeFromOpenApi]:
-    components = (spec.get("components") or {}).get("schemas") or {}
+    components = _obj(_obj(spec, "components"), "schemas")
     out = []
-    for name, item in sorted((spec.get("webhooks") or {}).items()):
-        operation = (item or {}).get("post") if isinstance(item, dict) else None
-        if not isinstance(operation, dict):
+    for name, item in sorted(_obj(spec, "webhooks").items(), key=lambda kv: str(kv[0])):
+        operation = _obj(item, "post")
+        if not operation:
             continue
-        media = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+        media = _obj(_obj(_obj(operation, "requestBody"), "content"), "application/json")
         schemas = None
         if isinstance(media.get("schema"), dict):
             schema = _self_contained(media["schema"], components)
             if examples := _examples(media):
-                schema["examples"] = [*schema.get("examples", []), *examples]
+                listed = schema.get("examples")
+                schema["examples"] = [*(listed if isinstance(listed, list) else []), *examples]
             schemas = {"1": schema}
         out.append(
             EventTypeFromOpenApi(
-                name=name,
+                name=str(name),
                 description=operation.get("description") or operation.get("summary") or "",
                 schemas=schemas,
                 deprecated=bool(operation.get("deprecated", False)),

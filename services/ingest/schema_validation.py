@@ -65,11 +65,17 @@ def newest_version(schemas: dict[str, Any] | None) -> tuple[str, Any] | None:
     return version, schemas[version]
 
 
+def _no_remote_refs(uri: str) -> Any:
+    # jsonschema_rs fetches a remote $ref over HTTP by default: from ingest, that is a
+    # request to wherever a schema author points (the SSRF guard only covers deliveries).
+    raise ValueError(f"remote $ref {uri} is not fetched; put the schema under $defs")
+
+
 def compile_schema(schema: Any) -> Any:
     if not isinstance(schema, dict | bool):
         raise InvalidSchema("a JSON Schema is an object or a boolean")
     try:
-        return jsonschema_rs.validator_for(schema)
+        return jsonschema_rs.validator_for(schema, retriever=_no_remote_refs)
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
         raise InvalidSchema(str(exc)) from exc
 

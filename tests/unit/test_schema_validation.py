@@ -131,3 +131,39 @@ def test_a_ref_to_a_missing_component_is_refused():
     }
     with pytest.raises(InvalidSpec, match="Gone"):
         event_types_of(spec)
+
+
+def test_a_remote_ref_is_never_fetched():
+    with pytest.raises(InvalidSchema, match="not fetched"):
+        check_schemas({"1": {"$ref": "http://169.254.169.254/latest/meta-data"}})
+    check_schemas({"1": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}})
+    check_schemas({"1": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"webhooks": ["not", "an", "object"]},
+        {"webhooks": {"a": {"post": {"requestBody": {"content": []}}}}},
+        {
+            "webhooks": {
+                "a": {
+                    "post": {
+                        "requestBody": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "object", "examples": 5},
+                                    "examples": [1],
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        {"webhooks": {1: {"post": {}}, "b": {"post": {}}}},
+        {"webhooks": {"a": "post"}, "components": []},
+    ],
+)
+def test_a_document_of_the_wrong_shape_imports_what_it_can(spec):
+    assert all(et.name for et in event_types_of(spec))
