@@ -87,7 +87,7 @@ class SchemaGate:
             self._changed.clear()
             try:
                 await self.reload()
-            except DATABASE_ERRORS as exc:
+            except Exception as exc:  # never ends: a stale cache would enforce old schemas
                 log.warning("event-type schema reload failed", error=repr(exc))
                 self._changed.set()  # try again after a pause
                 await asyncio.sleep(1)
