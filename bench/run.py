@@ -236,7 +236,7 @@ async def main_ingest_schema(seconds: int) -> None:
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
     async with clean_slate(AMQP_URL) as logdir:
-        await measure_schema_cost(results, notes, logdir, seconds=seconds)
+        await measure_schema_cost(results, notes, logdir, purge, seconds=seconds)
     results["duration_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest_schema.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -259,7 +259,7 @@ async def main() -> None:
                 AMQP_URL, receiver.ok_url, total=10_000
             )
             await measure_ingest(results, notes, receiver.ok_url, logdir)
-            await measure_schema_cost(results, notes, logdir)
+            await measure_schema_cost(results, notes, logdir, purge)
             await measure_delivery(results, notes, receiver, logdir)
         finally:
             receiver.stop()

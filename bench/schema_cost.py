@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -48,18 +49,29 @@ async def _enforce(session: aiohttp.ClientSession, on: bool) -> None:
         assert response.status < 300, await response.text()
 
 
-async def measure_schema_cost(
-    results: dict, notes: list[str], logdir: Path, *, seconds: int = 5, rounds: int = 2
-) -> None:
-    from bench.run import api, purge  # bench.run imports this module
+async def _create(session: aiohttp.ClientSession, path: str, body: dict) -> dict:
+    async with session.post(path, json=body) as response:
+        assert response.status < 300, await response.text()
+        return await response.json()
 
+
+async def measure_schema_cost(
+    results: dict,
+    notes: list[str],
+    logdir: Path,
+    purge: Callable[[str], Awaitable[None]],
+    *,
+    seconds: int = 5,
+    rounds: int = 2,
+) -> None:
+    """``purge`` removes the run's broker objects (bench.run's, passed in: no import cycle)."""
     prefix = f"hlbench_{uuid.uuid4().hex[:6]}"
     ingest = start_service("ingest", prefix, logdir, "/api/v1/health")
     try:
         base = f"http://127.0.0.1:{ingest.port}"
         async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as session:
-            app = await api(session, "POST", "/api/v1/app", {"name": "bench-schema"})
-            await api(session, "POST", f"/api/v1/app/{app['id']}/endpoint", {"url": "http://127.0.0.1:9/"})
+            app = await _create(session, "/api/v1/app", {"name": "bench-schema"})
+            await _create(session, f"/api/v1/app/{app['id']}/endpoint", {"url": "http://127.0.0.1:9/"})
             await _enforce(session, False)
             http_ingest_rate(base, app["id"], BENCH_TOKEN, seconds=1)  # warm-up
             rates: dict[bool, list[float]] = {False: [], True: []}

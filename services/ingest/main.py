@@ -43,7 +43,9 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
         marker = PublishedMarker(pool)
         committer = GroupCommitter(pool)
-        app[SCHEMA_GATE] = gate = SchemaGate(pool, settings.dsn(), refresh_seconds=settings.schema_refresh_seconds)
+        app[SCHEMA_GATE] = gate = SchemaGate(
+            pool, settings.dsn(), refresh_seconds=settings.schema_refresh_seconds
+        )
         await gate.reload()  # enforced from the first message on
         service = MessageService(
             committer, publisher, marker, max_payload_bytes=settings.max_payload_bytes, schema_gate=gate

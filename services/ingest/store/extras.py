@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.ingest.store.messages import EXPUNGED_RESPONSE
+from shared.status import MessageStatus
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
@@ -68,7 +69,8 @@ async def attempt_stats(
 ) -> dict[str, int]:
     """Attempts by outcome; deliveries canceled before any attempt count as canceled."""
     row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE status = 0) AS success, count(*) FILTER (WHERE status = 2) AS fail"
+        f"SELECT count(*) FILTER (WHERE status = {MessageStatus.SUCCESS:d}) AS success,"
+        f" count(*) FILTER (WHERE status = {MessageStatus.FAIL:d}) AS fail"
         " FROM message_attempt WHERE endpoint_id = $1"
         " AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)",
         endpoint_id,
@@ -76,7 +78,8 @@ async def attempt_stats(
         until,
     )
     canceled = await conn.fetchval(
-        "SELECT count(*) FROM message_destination WHERE endpoint_id = $1 AND status = 4"
+        f"SELECT count(*) FROM message_destination WHERE endpoint_id = $1"
+        f" AND status = {MessageStatus.CANCELED:d}"
         " AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)",
         endpoint_id,
         since,
