@@ -13,7 +13,7 @@ from shared.settings import Settings
 from tests.chaos.raw_http import Trickler, request_head, send_big_body
 
 # Answer without a token by design: probes, Prometheus, and the document describing the API.
-PUBLIC = {"/api/v1/health", "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"}
+PUBLIC = {"/api/v1/health", "/api/v1/health/ping", "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 

@@ -31,16 +31,6 @@ TAG = "Background Task"
 _COLUMNS = "id, task, status, data, updated_at"
 
 
-@routes.get("/api/v1/health/ping", public=True, status=204, tag="Health")
-async def ping(request: web.Request) -> None:
-    """Svix's liveness ping: the process answers (no dependency is checked)."""
-
-
-@routes.route("HEAD", "/api/v1/health/ping", public=True, status=204, tag="Health")
-async def ping_head(request: web.Request) -> None:
-    """The ping as HEAD, as Svix answers it (aiohttp's GET routes do not take HEAD)."""
-
-
 @routes.get(
     "/api/v1/background-task",
     query=BackgroundTaskListQuery,

@@ -20,6 +20,16 @@ async def health(request: web.Request) -> None:
         raise ServiceUnavailable("database unavailable") from exc
 
 
+@routes.get("/api/v1/health/ping", public=True, status=204, tag="Health")
+async def ping(request: web.Request) -> None:
+    """Svix's liveness ping: the process answers (no dependency is checked)."""
+
+
+@routes.route("HEAD", "/api/v1/health/ping", public=True, status=204, tag="Health")
+async def ping_head(request: web.Request) -> None:
+    """The ping as HEAD, as Svix answers it (aiohttp's GET routes do not take HEAD)."""
+
+
 @routes.get("/healthz", public=True, status=204, tag="Health")
 async def liveness(request: web.Request) -> None:
     """Liveness: the process serves requests (dependencies are readiness's business)."""
