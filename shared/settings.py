@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     outbox_grace_seconds: float = 10.0
     outbox_poll_seconds: float = 2.0
     idempotency_ttl_hours: int = 24
+    # History (messages, destinations, attempts) lives in daily partitions: a day is
+    # dropped once all of it is older than retention_days (Svix keeps payloads 90 days),
+    # and partitions are made premake_days ahead. Ingest checks every retention_interval
+    # (also when payloads with payloadRetention* expire): see services/ingest/retention.py.
+    retention_days: int = Field(90, ge=1)
+    partition_premake_days: int = Field(7, ge=1)
+    retention_interval: float = Field(600.0, gt=0)
     ingest_prefetch: int = 256
     # Enforced event-type schemas are cached by ingest and reloaded on every change
     # (LISTEN/NOTIFY); this periodic reload is the safety net behind it.

@@ -68,7 +68,8 @@ SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[
 WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
   AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = u.endpoint_id)
 -- a batch whose commit was cut off after it succeeded is written again at shutdown
-ON CONFLICT (id) DO NOTHING
+-- (same id and created_at: the table is partitioned by created_at, migration 006)
+ON CONFLICT (id, created_at) DO NOTHING
 """
 
 _UPDATE_DESTINATIONS = """

@@ -18,6 +18,7 @@ from services.ingest.keys import BROKER_LINK, MESSAGES, POOL, PUBLISHER, SETTING
 from services.ingest.monitoring import GaugeRefresher, metrics_handler, metrics_middleware
 from services.ingest.outbox import OutboxRelay, PublishedMarker
 from services.ingest.publisher import DeliveryPublisher
+from services.ingest.retention import retention_loop
 from services.ingest.schema_gate import SCHEMA_GATE, SchemaGate
 from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
@@ -73,6 +74,12 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             "idempotency-expiry": background.expire_idempotency_keys(pool, settings.idempotency_ttl_hours),
             "metrics-gauges": gauges.run,
             "schema-gate": gate.run,
+            "history-retention": retention_loop(
+                pool,
+                retention_days=settings.retention_days,
+                premake_days=settings.partition_premake_days,
+                interval=settings.retention_interval,
+            ),
         }
         async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect) as link:
             app[BROKER_LINK] = link

@@ -251,11 +251,13 @@ async def resend(request: web.Request) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         # A message can be resent to an endpoint it never went to (e.g. added later).
         await conn.execute(
-            "INSERT INTO message_destination (msg_id, endpoint_id, app_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING",
+            # created_at is the message's: the row shares its partition (migration 006).
+            "INSERT INTO message_destination (msg_id, endpoint_id, app_id, created_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             msg["id"],
             endpoint["id"],
             endpoint["app_id"],
+            msg["created_at"],
         )
         rows = await store.reset_destinations(
             conn, "d.msg_id = $1 AND d.endpoint_id = $2", msg["id"], endpoint["id"]

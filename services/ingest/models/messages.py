@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.ingest.models.applications import ApplicationIn
 from services.ingest.models.common import (
@@ -34,6 +34,21 @@ class MessageIn(InModel):
     tags: TagList | None = None
     payload_retention_period: int | None = Field(None, ge=1, le=90)
     payload_retention_hours: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_retention(self) -> MessageIn:
+        # Svix: payloadRetentionPeriod and payloadRetentionHours are mutually exclusive.
+        if self.payload_retention_period is not None and self.payload_retention_hours is not None:
+            raise ValueError("payloadRetentionPeriod and payloadRetentionHours are mutually exclusive")
+        return self
+
+    def payload_expires_at(self, created_at: datetime) -> datetime | None:
+        """When the payload is expunged; None leaves it to the history retention."""
+        if self.payload_retention_hours is not None:
+            return created_at + timedelta(hours=self.payload_retention_hours)
+        if self.payload_retention_period is not None:
+            return created_at + timedelta(days=self.payload_retention_period)
+        return None
 
 
 class MessageOut(ApiModel):

@@ -22,14 +22,25 @@ from shared.web.errors import ApiError, Conflict, NotFound
 
 # The destination rows take app_id and created_at from their message.
 _INSERT_MESSAGES = """
-WITH m AS (
-  INSERT INTO message (id, app_id, event_id, event_type, payload, channels, tags, created_at)
+WITH v AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::timestamptz[], $11::timestamptz[])
+    AS v(id, app_id, event_id, event_type, payload, channels, tags, created_at, payload_expires_at)
+), claimed AS (
+  -- eventId is unique per application: message is partitioned, so its own unique
+  -- index could only be unique per created_at (migration 006).
+  INSERT INTO message_event_id (app_id, event_id, msg_id, created_at)
+  SELECT app_id, event_id, id, created_at FROM v WHERE event_id IS NOT NULL
+  ON CONFLICT (app_id, event_id) DO NOTHING
+  RETURNING msg_id
+), m AS (
+  INSERT INTO message (id, app_id, event_id, event_type, payload, channels, tags, created_at,
+    payload_expires_at)
   SELECT v.id, v.app_id, v.event_id, v.event_type, v.payload,
     CASE WHEN v.channels = '' THEN NULL ELSE string_to_array(v.channels, ',') END,
-    CASE WHEN v.tags = '' THEN NULL ELSE string_to_array(v.tags, ',') END, v.created_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::timestamptz[]) AS v(id, app_id, event_id, event_type, payload, channels, tags, created_at)
-  ON CONFLICT (app_id, event_id) DO NOTHING
+    CASE WHEN v.tags = '' THEN NULL ELSE string_to_array(v.tags, ',') END, v.created_at,
+    v.payload_expires_at
+  FROM v WHERE v.event_id IS NULL OR v.id IN (SELECT msg_id FROM claimed)
   RETURNING id, app_id, created_at
 ), d AS (
   INSERT INTO message_destination (msg_id, endpoint_id, app_id, created_at, updated_at, next_attempt)
@@ -174,7 +185,8 @@ async def insert_messages(conn: asyncpg.Connection, items: list[PendingMessage])
     for item in items:
         dest_msg += [item.msg_id] * len(item.targets)
         dest_endpoint += item.targets
-    rows = await conn.fetch(_INSERT_MESSAGES, *_message_columns(items), dest_msg, dest_endpoint)
+    expiries = [i.body.payload_expires_at(i.created_at) for i in items]
+    rows = await conn.fetch(_INSERT_MESSAGES, *_message_columns(items), dest_msg, dest_endpoint, expiries)
     inserted = {r["id"] for r in rows}
     for item in items:
         if item.msg_id not in inserted:
