@@ -18,6 +18,7 @@ from services.ingest.retention import Upkeep, existing_partitions, upkeep
 from shared.ids import new_id
 from shared.migrate import apply_migrations, migration_files
 from tests.conftest import BASE_DSN
+from tests.ingest.conftest import start_ingest
 
 NOW = datetime.now(UTC)
 WITH_CONTENT = MessageGetOptions(with_content=True)
@@ -242,3 +243,25 @@ async def test_an_event_id_is_refused_twice_and_free_again_past_retention(svix, 
     done = await _upkeep(db_pool, datetime.now(UTC))
     assert done.event_ids_released >= 1
     await svix.message.create(app.id, MessageIn(event_type="a.b", payload={}, event_id="evt-once"))
+
+
+async def test_a_starting_ingest_makes_the_missing_partitions(fresh_dsn: str, make_settings) -> None:
+    # Given a database whose partitions of today and the days ahead are gone
+    await apply_migrations(fresh_dsn)
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        for part in await existing_partitions(conn):
+            await conn.execute(f'DROP TABLE "{part.name}"')
+        assert await existing_partitions(conn) == set()
+        # When ingest starts (its history-retention loop runs a round at once)
+        _running, runner = await start_ingest(make_settings(database_url=fresh_dsn))
+        try:
+            async with asyncio.timeout(20):
+                while len(await existing_partitions(conn)) < 3 * 8:
+                    await asyncio.sleep(0.05)
+        finally:
+            await runner.cleanup()
+        # Then today's rows have somewhere to go
+        assert {p.day for p in await existing_partitions(conn)} >= {datetime.now(UTC).date()}
+    finally:
+        await conn.close()
