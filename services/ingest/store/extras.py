@@ -30,8 +30,10 @@ async def missing_messages(
 
 async def add_destinations(conn: Conn, app_id: str, endpoint_id: str, msg_ids: list[str]) -> None:
     await conn.execute(
-        "INSERT INTO message_destination (msg_id, endpoint_id, app_id)"
-        " SELECT unnest($1::text[]), $2, $3 ON CONFLICT DO NOTHING",
+        # created_at is the message's: the row shares its partition (migration 006).
+        "INSERT INTO message_destination (msg_id, endpoint_id, app_id, created_at)"
+        " SELECT m.id, $2, $3, m.created_at FROM message m WHERE m.id = ANY($1::text[]) AND m.app_id = $3"
+        " ON CONFLICT DO NOTHING",
         msg_ids,
         endpoint_id,
         app_id,
