@@ -17,6 +17,7 @@ from svix.exceptions import HttpError
 from services.ingest.retention import Upkeep, existing_partitions, upkeep
 from shared.ids import new_id
 from shared.migrate import apply_migrations, migration_files
+from shared.partitions import Partition
 from tests.conftest import BASE_DSN
 from tests.ingest.conftest import start_ingest
 
@@ -265,3 +266,35 @@ async def test_a_starting_ingest_makes_the_missing_partitions(fresh_dsn: str, ma
         assert {p.day for p in await existing_partitions(conn)} >= {datetime.now(UTC).date()}
     finally:
         await conn.close()
+
+
+async def test_a_resend_of_an_older_message_stays_in_its_partition(svix, db_pool) -> None:
+    # Given a message three days old with its destination, in that day's partition
+    at = datetime.now(UTC) - timedelta(days=3)
+    day = Partition("message_destination", at.date())
+    for table in ("message", "message_destination"):
+        part = Partition(table, at.date())
+        await db_pool.execute(
+            f'CREATE TABLE IF NOT EXISTS "{part.name}" PARTITION OF "{table}"'
+            f" FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
+        )
+    app = await svix.application.create(ApplicationIn(name="older"))
+    ep = await svix.endpoint.create(app.id, EndpointIn(url="http://127.0.0.1:9/"))
+    msg_id = new_id("msg", at.timestamp())
+    await db_pool.execute(
+        "INSERT INTO message (id, app_id, event_type, payload, created_at) VALUES ($1, $2, 'a.b', '{}', $3)",
+        msg_id, app.id, at,
+    )  # fmt: skip
+    await db_pool.execute(
+        "INSERT INTO message_destination (msg_id, endpoint_id, app_id, published, created_at)"
+        " VALUES ($1, $2, $3, true, $4)",
+        msg_id, ep.id, app.id, at,
+    )  # fmt: skip
+    # When it is resent to the same endpoint
+    await svix.message_attempt.resend(app.id, msg_id, ep.id)
+    # Then its one destination row is reset, not doubled in today's partition
+    rows = await db_pool.fetch(
+        "SELECT tableoid::regclass::text AS part, trigger_type FROM message_destination WHERE msg_id = $1",
+        msg_id,
+    )
+    assert [(r["part"], r["trigger_type"]) for r in rows] == [(day.name, 1)]
