@@ -230,6 +230,20 @@ async def test_both_payload_retentions_at_once_are_refused(http) -> None:
         assert response.status == 422
 
 
+async def test_a_payload_retention_past_90_days_is_a_422_not_a_500(http) -> None:
+    # Found by the schema fuzzer: a 20-digit payloadRetentionHours overflowed timedelta.
+    app = await (await http.post("/api/v1/app", json={"name": "long"})).json()
+    for field, value in (
+        ("payloadRetentionHours", 10**20),
+        ("payloadRetentionHours", 2161),
+        ("payloadRetentionPeriod", 91),
+    ):
+        body = {"eventType": "a.b", "payload": {}, field: value}
+        async with http.post(f"/api/v1/app/{app['id']}/msg", json=body) as response:
+            assert response.status == 422, (field, value)
+            assert field in (await response.json())["detail"][0]["loc"]  # Svix's validation shape
+
+
 async def test_an_event_id_is_refused_twice_and_free_again_past_retention(svix, db_pool) -> None:
     app = await svix.application.create(ApplicationIn(name="event-ids"))
     await svix.message.create(app.id, MessageIn(event_type="a.b", payload={}, event_id="evt-once"))

@@ -33,7 +33,8 @@ class MessageIn(InModel):
     application: ApplicationIn | None = None
     tags: TagList | None = None
     payload_retention_period: int | None = Field(None, ge=1, le=90)
-    payload_retention_hours: int | None = Field(None, ge=1)
+    # At most the 90 days payloadRetentionPeriod may ask for (Svix caps that field at 90).
+    payload_retention_hours: int | None = Field(None, ge=1, le=90 * 24)
 
     @model_validator(mode="after")
     def _one_retention(self) -> MessageIn:
