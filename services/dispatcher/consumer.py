@@ -154,7 +154,7 @@ class TaskConsumer:
             if (deliveries := delivery_count(message)) >= self._poison_deliveries:
                 delivery = self._poisoned(delivery, deliveries)
             elif (parking := self._handler.park_at_once(delivery)) is not None:
-                self._parking.park(message, delivery, *parking)
+                self._parking.park(message, delivery, parking)
                 return
         progress = Progress()
         # Named for its message: a drain names the ones it had to cancel.

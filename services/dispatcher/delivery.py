@@ -28,6 +28,20 @@ from services.dispatcher.attempt_log import (
     utc,
 )
 from services.dispatcher.circuit import Admission, CircuitBreaker
+from services.dispatcher.decide import (
+    CircuitOpen,
+    Drop,
+    EndpointState,
+    Full,
+    Park,
+    Rules,
+    Snapshot,
+    Stalled,
+    after_send,
+    before_send,
+    endpoint_state,
+    park,
+)
 from services.dispatcher.endpoints import Endpoint, EndpointCache
 from services.dispatcher.gates import EndpointGates, EndpointStalled
 from services.dispatcher.metrics import (
@@ -42,7 +56,7 @@ from services.dispatcher.metrics import (
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.sender import Sender, SendResult
 from services.dispatcher.throttle import Throttle
-from shared.backoff import DeadLetter, Delivered, RetryIn, decide, deferral, shortest_tier
+from shared.backoff import DeadLetter, Delivered, RetryIn
 from shared.ids import new_id
 from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask
 from shared.topology import delay_label
@@ -73,11 +87,7 @@ class DeliveryHandler:
         stall_after: float,
         stalled_parking: float,
     ) -> None:
-        self._schedule = tuple(schedule)
-        # A full endpoint whose slots have not turned over for ``stall_after`` seconds is
-        # stalled: its overflow waits at least ``stalled_parking`` (its requests time out,
-        # its circuit opens and cools down) rather than cycling through the shortest tier.
-        self._stall_after, self._stalled_parking = stall_after, stalled_parking
+        self._rules = Rules.of(schedule, stall_after=stall_after, stalled_parking=stalled_parking)
         self._cache, self._gates, self._breaker = cache, gates, breaker
         self._throttle, self._sender = throttle, sender
         self._log, self._publisher = attempt_log, publisher
@@ -92,7 +102,7 @@ class DeliveryHandler:
         ticket = self._gates.ticket(endpoint.id)
         probe_settled = False
         try:
-            if ticket is None and await self._defer(task, self._overflow_tier(task), "backlog", progress):
+            if ticket is None and await self._defer(task, self._full(task), progress):
                 return
             try:
                 async with ticket or nullcontext():
@@ -109,7 +119,7 @@ class DeliveryHandler:
                     progress.acting = True
                     result = await self._sender.send(endpoint, task)
             except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
-                await self._defer(task, self._stalled_tier(task), "stalled", progress)
+                await self._defer(task, park(task.attempt, Stalled(), self._rules), progress)
                 return
             ATTEMPT_DURATION.observe(result.duration)
             self._breaker.record(
@@ -122,67 +132,58 @@ class DeliveryHandler:
             if admission is Admission.PROBE and not probe_settled:
                 self._breaker.abandon_probe(task.endpoint_id)
 
-    def park_at_once(self, task: DeliveryTask) -> tuple[RetryIn, str] | None:
+    def park_at_once(self, task: DeliveryTask) -> Park | None:
         """Where a task goes without a POST when that is clear before anything is awaited —
-        its endpoint's circuit is open, or the endpoint's slots and queue are all taken —
-        with the reason; None when the task needs handling in full. A hanging endpoint's
-        tasks take this path: the consumer parks them in batches, without a task each."""
+        its endpoint's circuit is open, or the endpoint's slots and queue are all taken;
+        None when the task needs handling in full. A hanging endpoint's tasks take this
+        path: the consumer parks them in batches, without a task each."""
         if self._breaker.deferring(task.endpoint_id):
-            where = self._circuit_tier(task)
-            return (where, "circuit") if where is not None else None
+            return park(task.attempt, CircuitOpen(self._breaker.remaining(task.endpoint_id)), self._rules)
         if self._gates.full(task.endpoint_id):
-            where = self._overflow_tier(task)
-            return (where, "backlog") if where is not None else None
+            return self._full(task)
         return None
 
-    def parked(self, task: DeliveryTask, where: RetryIn, reason: str) -> None:
+    def parked(self, task: DeliveryTask, parking: Park) -> None:
         """Account for a task whose copy the broker confirmed in a tier."""
         # Only the destination's next_attempt moves, and only for the API to show: the
         # task is safe in its tier once confirmed, so the ack need not wait for this row.
-        update = DestinationUpdate(task.msg_id, task.endpoint_id, None, utc(time.time() + where.delay), 0)
-        self._log.note(Entry(update))
-        DEFERRED.labels(reason).inc()
+        next_attempt = utc(time.time() + parking.where.delay)
+        self._log.note(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, None, next_attempt, 0)))
+        DEFERRED.labels(parking.reason).inc()
 
     async def _usable_endpoint(self, task: DeliveryTask) -> Endpoint | None:
         """The task's endpoint, or None after settling a task whose endpoint is gone or off."""
         endpoint = await self._cache.get(task.endpoint_id)
-        if endpoint is None:
-            SKIPPED.labels("endpoint_deleted").inc()
-            log.info("endpoint no longer exists; task dropped")
-        elif endpoint.disabled:
-            SKIPPED.labels("endpoint_disabled").inc()
-            await self._log.record(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)))
+        state = endpoint_state(endpoint)
+        decision = before_send(Snapshot(task.attempt, state), self._rules)
+        if isinstance(decision, Drop):
+            SKIPPED.labels(decision.reason).inc()
+            if state is EndpointState.DELETED:
+                log.info("endpoint no longer exists; task dropped")
+            else:
+                update = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)
+                await self._log.record(Entry(update))
             return None
         return endpoint
 
-    def _overflow_tier(self, task: DeliveryTask) -> RetryIn | None:
-        if self._gates.stalled_for(task.endpoint_id) < self._stall_after:
-            return shortest_tier(self._schedule)
-        return self._stalled_tier(task)
-
-    def _stalled_tier(self, task: DeliveryTask) -> RetryIn | None:
-        return deferral(attempt=task.attempt, schedule=self._schedule, at_least=self._stalled_parking)
-
-    def _circuit_tier(self, task: DeliveryTask) -> RetryIn | None:
-        at_least = self._breaker.remaining(task.endpoint_id)
-        return deferral(attempt=task.attempt, schedule=self._schedule, at_least=at_least)
+    def _full(self, task: DeliveryTask) -> Park | None:
+        return park(task.attempt, Full(self._gates.stalled_for(task.endpoint_id)), self._rules)
 
     async def _defer_for_circuit(self, task: DeliveryTask, progress: Progress) -> bool:
-        return await self._defer(task, self._circuit_tier(task), "circuit", progress)
+        hold = CircuitOpen(self._breaker.remaining(task.endpoint_id))
+        return await self._defer(task, park(task.attempt, hold, self._rules), progress)
 
-    async def _defer(
-        self, task: DeliveryTask, where: RetryIn | None, reason: str, progress: Progress
-    ) -> bool:
+    async def _defer(self, task: DeliveryTask, parking: Park | None, progress: Progress) -> bool:
         """Park the task in a tier without a POST or an attempt; False if there is no tier."""
-        if where is None:
+        if parking is None:
             return False
         progress.acting = True
-        await self._publisher.retry(task, where.delay)
-        self.parked(task, where, reason)
+        await self._publisher.retry(task, parking.where.delay)
+        self.parked(task, parking)
         return True
 
     async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, result: SendResult) -> None:
-        decision = decide(attempt=task.attempt, outcome=result.outcome, schedule=self._schedule)
+        decision = after_send(task.attempt, result.outcome, self._rules)
         succeeded = isinstance(decision, Delivered)
         attempt = AttemptRow(
             id=new_id("atmpt", result.started_at),

@@ -23,9 +23,9 @@ import structlog
 from aiormq.abc import DeliveredMessage
 
 from services.dispatcher.acks import AckBatcher, requeue
+from services.dispatcher.decide import Park
 from services.dispatcher.delivery import DeliveryHandler
 from services.dispatcher.publisher import TaskPublisher
-from shared.backoff import RetryIn
 from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
@@ -35,8 +35,7 @@ log = structlog.get_logger()
 class _Parked:
     message: DeliveredMessage  # acked on the channel it came on: tags mean nothing elsewhere
     task: DeliveryTask
-    where: RetryIn
-    reason: str
+    parking: Park
 
 
 class Parking:
@@ -48,8 +47,8 @@ class Parking:
         self._pending: list[_Parked] = []
         self._worker: asyncio.Task[None] | None = None
 
-    def park(self, message: DeliveredMessage, task: DeliveryTask, where: RetryIn, reason: str) -> None:
-        self._pending.append(_Parked(message, task, where, reason))
+    def park(self, message: DeliveredMessage, task: DeliveryTask, parking: Park) -> None:
+        self._pending.append(_Parked(message, task, parking))
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
 
@@ -65,7 +64,7 @@ class Parking:
         written: list[asyncio.Future[asyncio.Future[object]]] = []
         for item in batch:
             try:
-                written.append(self._publisher.queue_retry(item.task, item.where.delay))
+                written.append(self._publisher.queue_retry(item.task, item.parking.where.delay))
             except Exception as exc:  # not connected: every later one fails alike
                 failed = asyncio.get_running_loop().create_future()
                 failed.set_exception(exc)
@@ -84,7 +83,7 @@ class Parking:
                 continue
             assert item.message.delivery_tag is not None
             self._acks.ack(item.message.channel, item.message.delivery_tag)
-            self._handler.parked(item.task, item.where, item.reason)
+            self._handler.parked(item.task, item.parking)
         if refused:
             log.warning("retry copies not confirmed; requeueing their tasks", count=len(refused))
             await asyncio.sleep(self._requeue_pause)
