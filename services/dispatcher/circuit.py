@@ -4,6 +4,8 @@ decides: success closes the circuit, failure opens it for another cool-down.
 
 Pure state with an injected clock; each dispatcher process keeps its own (a process
 learns an endpoint is down from its own K failures, which takes one timeout round).
+The breaker is a delivery policy (``services.dispatcher.policy``): ``hold`` and
+``permit`` are how the delivery handler consults it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from services.dispatcher.decide import CircuitOpen
+from services.dispatcher.endpoints import Endpoint
+from services.dispatcher.metrics import CIRCUIT_OPEN
+from services.dispatcher.policy import Permit
 
 
 class Admission(enum.Enum):
@@ -80,3 +87,42 @@ class CircuitBreaker:
     @property
     def open_count(self) -> int:
         return sum(1 for s in self._states.values() if s.open_until is not None)
+
+    # The delivery policy (services.dispatcher.policy).
+
+    def hold(self, endpoint_id: str) -> CircuitOpen | None:
+        return CircuitOpen(self.remaining(endpoint_id)) if self.deferring(endpoint_id) else None
+
+    def permit(self, endpoint: Endpoint) -> Permit:
+        return _CircuitPermit(self, endpoint.id)
+
+
+class _CircuitPermit(Permit):
+    """Admitted (SEND or PROBE) or not (DEFER); records how the POST went."""
+
+    __slots__ = ("_admission", "_breaker", "_endpoint_id", "_recorded")
+
+    def __init__(self, breaker: CircuitBreaker, endpoint_id: str) -> None:
+        self._breaker, self._endpoint_id, self._recorded = breaker, endpoint_id, False
+        self._admission = breaker.admit(endpoint_id)
+        super().__init__(self._open() if self._admission is Admission.DEFER else None)
+
+    def _open(self) -> CircuitOpen:
+        return CircuitOpen(self._breaker.remaining(self._endpoint_id))
+
+    def recheck(self) -> CircuitOpen | None:
+        # A probe is this task's already; a task admitted before its wait asks again (the
+        # circuit may have opened meanwhile). Deferred with nowhere to park: it goes on.
+        if self._admission is not Admission.SEND:
+            return None
+        self._admission = self._breaker.admit(self._endpoint_id)
+        return self._open() if self._admission is Admission.DEFER else None
+
+    def sent(self, succeeded: bool) -> None:
+        self._breaker.record(self._endpoint_id, succeeded=succeeded, probe=self._admission is Admission.PROBE)
+        self._recorded = True
+        CIRCUIT_OPEN.set(self._breaker.open_count)
+
+    def release(self) -> None:
+        if self._admission is Admission.PROBE and not self._recorded:  # never sent: allow another
+            self._breaker.abandon_probe(self._endpoint_id)

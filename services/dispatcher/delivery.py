@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import structlog
@@ -27,35 +26,29 @@ from services.dispatcher.attempt_log import (
     Entry,
     utc,
 )
-from services.dispatcher.circuit import Admission, CircuitBreaker
 from services.dispatcher.decide import (
-    CircuitOpen,
     Drop,
     EndpointState,
-    Full,
     Park,
     Rules,
     Snapshot,
-    Stalled,
     after_send,
     before_send,
     endpoint_state,
     park,
 )
 from services.dispatcher.endpoints import Endpoint, EndpointCache
-from services.dispatcher.gates import EndpointGates, EndpointStalled
 from services.dispatcher.metrics import (
     ATTEMPT_DURATION,
-    CIRCUIT_OPEN,
     DEFERRED,
     DELIVERIES,
     LAG,
     RETRIES,
     SKIPPED,
 )
+from services.dispatcher.policy import Permit, Policy
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.sender import Sender, SendResult
-from services.dispatcher.throttle import Throttle
 from shared.backoff import DeadLetter, Delivered, RetryIn
 from shared.ids import new_id
 from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask
@@ -73,74 +66,76 @@ class Progress:
 
 
 class DeliveryHandler:
+    """Runs one task through the policies (``services.dispatcher.policy``) in their
+    order, asks ``decide`` at each step, and sends when nothing holds it back."""
+
     def __init__(
         self,
         *,
-        schedule: Sequence[float],
+        rules: Rules,
         cache: EndpointCache,
-        gates: EndpointGates,
-        breaker: CircuitBreaker,
-        throttle: Throttle,
+        policies: Sequence[Policy],
         sender: Sender,
         attempt_log: AttemptLog,
         publisher: TaskPublisher,
-        stall_after: float,
-        stalled_parking: float,
     ) -> None:
-        self._rules = Rules.of(schedule, stall_after=stall_after, stalled_parking=stalled_parking)
-        self._cache, self._gates, self._breaker = cache, gates, breaker
-        self._throttle, self._sender = throttle, sender
-        self._log, self._publisher = attempt_log, publisher
-
-    async def handle(self, task: DeliveryTask, progress: Progress) -> None:
-        endpoint = await self._usable_endpoint(task)
-        if endpoint is None:
-            return
-        admission = self._breaker.admit(endpoint.id)
-        if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
-            return
-        ticket = self._gates.ticket(endpoint.id)
-        probe_settled = False
-        try:
-            if ticket is None and await self._defer(task, self._full(task), progress):
-                return
-            try:
-                async with ticket or nullcontext():
-                    if endpoint.throttle_rate:
-                        await self._throttle.wait(endpoint.id, endpoint.throttle_rate)
-                    # Waiting may have taken a while: the endpoint and its circuit as they are now.
-                    endpoint = await self._usable_endpoint(task)
-                    if endpoint is None:
-                        return
-                    if admission is Admission.SEND:
-                        admission = self._breaker.admit(endpoint.id)
-                        if admission is Admission.DEFER and await self._defer_for_circuit(task, progress):
-                            return
-                    progress.acting = True
-                    result = await self._sender.send(endpoint, task)
-            except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
-                await self._defer(task, park(task.attempt, Stalled(), self._rules), progress)
-                return
-            ATTEMPT_DURATION.observe(result.duration)
-            self._breaker.record(
-                endpoint.id, succeeded=result.outcome.succeeded, probe=admission is Admission.PROBE
-            )
-            probe_settled = True
-            CIRCUIT_OPEN.set(self._breaker.open_count)
-            await self._carry_out(task, endpoint, result)
-        finally:
-            if admission is Admission.PROBE and not probe_settled:
-                self._breaker.abandon_probe(task.endpoint_id)
+        self._rules, self._cache, self._policies = rules, cache, tuple(policies)
+        self._sender, self._log, self._publisher = sender, attempt_log, publisher
 
     def park_at_once(self, task: DeliveryTask) -> Park | None:
         """Where a task goes without a POST when that is clear before anything is awaited —
         its endpoint's circuit is open, or the endpoint's slots and queue are all taken;
         None when the task needs handling in full. A hanging endpoint's tasks take this
         path: the consumer parks them in batches, without a task each."""
-        if self._breaker.deferring(task.endpoint_id):
-            return park(task.attempt, CircuitOpen(self._breaker.remaining(task.endpoint_id)), self._rules)
-        if self._gates.full(task.endpoint_id):
-            return self._full(task)
+        for policy in self._policies:
+            if (hold := policy.hold(task.endpoint_id)) is not None:
+                return park(task.attempt, hold, self._rules)
+        return None
+
+    async def handle(self, task: DeliveryTask, progress: Progress) -> None:
+        endpoint = await self._usable_endpoint(task)
+        if endpoint is None:
+            return
+        permits: list[Permit] = []
+        try:
+            parking = await self._admit(task, endpoint, permits)
+            if parking is None:
+                # Waiting may have taken a while: the endpoint and its circuit as they are now.
+                endpoint = await self._usable_endpoint(task)
+                if endpoint is None:
+                    return
+                parking = self._recheck(task, permits)
+            if parking is not None:
+                await self._defer(task, parking, progress)
+                return
+            progress.acting = True
+            result = await self._sender.send(endpoint, task)
+            for permit in permits:
+                permit.sent(result.outcome.succeeded)
+        finally:
+            for permit in reversed(permits):  # before settling: no slot waits for the attempt row
+                permit.release()
+        ATTEMPT_DURATION.observe(result.duration)
+        await self._carry_out(task, endpoint, result)
+
+    async def _admit(self, task: DeliveryTask, endpoint: Endpoint, permits: list[Permit]) -> Park | None:
+        """Each policy's permit, then each one's wait; where to park when one holds the
+        task back (None: go on — also when there is no tier to park in)."""
+        for policy in self._policies:
+            permit = policy.permit(endpoint)
+            permits.append(permit)
+            if permit.hold is not None and (parking := park(task.attempt, permit.hold, self._rules)):
+                return parking
+        for permit in permits:
+            if permit.waits and (hold := await permit.wait()) is not None:
+                if parking := park(task.attempt, hold, self._rules):
+                    return parking
+        return None
+
+    def _recheck(self, task: DeliveryTask, permits: list[Permit]) -> Park | None:
+        for permit in permits:
+            if (hold := permit.recheck()) is not None and (parking := park(task.attempt, hold, self._rules)):
+                return parking
         return None
 
     def parked(self, task: DeliveryTask, parking: Park) -> None:
@@ -166,21 +161,11 @@ class DeliveryHandler:
             return None
         return endpoint
 
-    def _full(self, task: DeliveryTask) -> Park | None:
-        return park(task.attempt, Full(self._gates.stalled_for(task.endpoint_id)), self._rules)
-
-    async def _defer_for_circuit(self, task: DeliveryTask, progress: Progress) -> bool:
-        hold = CircuitOpen(self._breaker.remaining(task.endpoint_id))
-        return await self._defer(task, park(task.attempt, hold, self._rules), progress)
-
-    async def _defer(self, task: DeliveryTask, parking: Park | None, progress: Progress) -> bool:
-        """Park the task in a tier without a POST or an attempt; False if there is no tier."""
-        if parking is None:
-            return False
+    async def _defer(self, task: DeliveryTask, parking: Park, progress: Progress) -> None:
+        """Park the task in a tier without a POST or an attempt."""
         progress.acting = True
         await self._publisher.retry(task, parking.where.delay)
         self.parked(task, parking)
-        return True
 
     async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, result: SendResult) -> None:
         decision = after_send(task.attempt, result.outcome, self._rules)

@@ -19,6 +19,9 @@ memory follows the endpoints in recent traffic.
 held by the same requests. A task already waiting behind a stalled endpoint gives up
 its place (``EndpointStalled``) once the stall lasts ``stall_after``, so a hanging
 endpoint's queue hands its prefetch slots back before its requests time out.
+
+The gates are a delivery policy (``services.dispatcher.policy``): ``hold`` and
+``permit`` are how the delivery handler consults them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+
+from services.dispatcher.decide import Full, Stalled
+from services.dispatcher.endpoints import Endpoint
+from services.dispatcher.policy import Permit
 
 # Turnover is measured over windows of this many seconds; a window younger than
 # _MIN_ELAPSED counts as that old, so a few quick answers at its start are no rate.
@@ -63,11 +70,13 @@ class Ticket:
     def __init__(self, gates: EndpointGates, endpoint_id: str, state: _Endpoint) -> None:
         self._gates, self._endpoint_id, self._state = gates, endpoint_id, state
         self._started: float | None = None
+        self._left = False
 
     async def __aenter__(self) -> Ticket:
         try:
             await self._gates._acquire(self._endpoint_id, self._state)
         except BaseException:
+            self._left = True
             self._gates._leave(self._endpoint_id)
             raise
         self._started = self._gates._clock()
@@ -77,6 +86,17 @@ class Ticket:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        """Give the slot back (or the place in the queue, for a ticket never entered);
+        once, however often it is called."""
+        if self._left:
+            return
+        self._left = True
+        if self._started is None:
+            self._gates._leave(self._endpoint_id)
+            return
         state, now = self._state, self._gates._clock()
         state.started.remove(self._started)  # type: ignore[arg-type]
         state.finished += 1
@@ -187,3 +207,35 @@ class EndpointGates:
     def users(self, endpoint_id: str) -> int:
         state = self._endpoints.get(endpoint_id)
         return state.users if state else 0
+
+    # The delivery policy (services.dispatcher.policy).
+
+    def hold(self, endpoint_id: str) -> Full | None:
+        return Full(self.stalled_for(endpoint_id)) if self.full(endpoint_id) else None
+
+    def permit(self, endpoint: Endpoint) -> Permit:
+        ticket = self.ticket(endpoint.id)
+        if ticket is None:
+            return Permit(Full(self.stalled_for(endpoint.id)))
+        return _SlotPermit(ticket)
+
+
+class _SlotPermit(Permit):
+    """A place in the endpoint's queue, then one of its slots until the POST is over."""
+
+    __slots__ = ("_ticket",)
+    waits = True
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__()
+        self._ticket = ticket
+
+    async def wait(self) -> Stalled | None:
+        try:
+            await self._ticket.__aenter__()
+        except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
+            return Stalled()
+        return None
+
+    def release(self) -> None:
+        self._ticket.leave()

@@ -21,6 +21,7 @@ from services.dispatcher.attempt_log import AttemptLog
 from services.dispatcher.circuit import CircuitBreaker
 from services.dispatcher.config import DispatcherTuning
 from services.dispatcher.consumer import TaskConsumer
+from services.dispatcher.decide import Rules
 from services.dispatcher.delivery import DeliveryHandler
 from services.dispatcher.egress import delivery_client
 from services.dispatcher.endpoints import EndpointCache
@@ -56,17 +57,25 @@ def _delivery_handler(
     """The delivery path: policies, sender, attempt log and publisher."""
     stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
     return DeliveryHandler(
-        schedule=settings.retry_schedule,
-        cache=cache,
-        gates=EndpointGates(
-            concurrency=tuning.endpoint_concurrency,
-            backlog=tuning.endpoint_backlog,
-            queue_seconds=tuning.endpoint_queue_seconds,
-            # Without retry tiers a waiting task has nowhere to go but its turn.
-            stall_after=stall_after if settings.retry_schedule else None,
+        rules=Rules.of(
+            settings.retry_schedule,
+            stall_after=stall_after,
+            stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
         ),
-        breaker=CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
-        throttle=Throttle(pool),
+        cache=cache,
+        # Consulted in this order: the circuit before a place in the queue, the
+        # throttle's time slot once a concurrency slot is held.
+        policies=(
+            CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
+            EndpointGates(
+                concurrency=tuning.endpoint_concurrency,
+                backlog=tuning.endpoint_backlog,
+                queue_seconds=tuning.endpoint_queue_seconds,
+                # Without retry tiers a waiting task has nowhere to go but its turn.
+                stall_after=stall_after if settings.retry_schedule else None,
+            ),
+            Throttle(pool),
+        ),
         sender=Sender(
             client,
             allowed=parse_networks(settings.allowed_target_cidrs),
@@ -75,8 +84,6 @@ def _delivery_handler(
         ),
         attempt_log=attempt_log,
         publisher=publisher,
-        stall_after=stall_after,
-        stalled_parking=settings.delivery_timeout + tuning.circuit_cooldown,
     )
 
 

@@ -8,6 +8,9 @@ replicas share, so together they never exceed the rate, and the database sees on
 round trip per batch of slots, not one per delivery. Only endpoints with a
 ``throttleRate`` pay for this. If PostgreSQL does not answer, a process falls back
 to pacing alone at the full rate until it does (logged).
+
+The throttle is a delivery policy (``services.dispatcher.policy``): it never holds a
+task back, its permit waits for the task's time slot.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from services.dispatcher.endpoints import Endpoint
+from services.dispatcher.policy import FREE, Permit
 from shared.db import DATABASE_ERRORS
 
 log = structlog.get_logger()
@@ -84,3 +89,23 @@ class Throttle:
         offset = loop.time() - row["db_now"]
         first = row["first_slot"] + offset
         schedule.slots.extend(first + i / rate for i in range(count))
+
+    # The delivery policy (services.dispatcher.policy).
+
+    def hold(self, endpoint_id: str) -> None:
+        return None
+
+    def permit(self, endpoint: Endpoint) -> Permit:
+        return _SlotWait(self, endpoint.id, endpoint.throttle_rate) if endpoint.throttle_rate else FREE
+
+
+class _SlotWait(Permit):
+    __slots__ = ("_endpoint_id", "_rate", "_throttle")
+    waits = True
+
+    def __init__(self, throttle: Throttle, endpoint_id: str, rate: int) -> None:
+        super().__init__()
+        self._throttle, self._endpoint_id, self._rate = throttle, endpoint_id, rate
+
+    async def wait(self) -> None:
+        await self._throttle.wait(self._endpoint_id, self._rate)
