@@ -1,12 +1,11 @@
-"""Consumes ``<prefix>.dispatch`` and settles each message in exactly one place.
+"""Consumes ``<prefix>.dispatch``: the consumer callback of every delivery.
 
 A message whose task is to be parked on arrival (its endpoint's circuit is open, or
-the endpoint's slots and queue are full) goes to ``Parking``, which moves such tasks
-to their tiers in batches. Every other message becomes an asyncio task (the
-channel's prefetch bounds how many); the task acks after ``DeliveryHandler.handle``
-returned — its consequences are durable — and requeues when it raised. A cancelled
-task settles nothing: its message returns to the queue when the channel closes
-(at-least-once; a duplicate is possible, a loss is not).
+the endpoint's slots and queue are full: ``DeliveryHandler.park_at_once``) goes to
+the settler's batched parking. Every other message becomes an asyncio task (the
+channel's prefetch bounds how many) running ``Settler.run``: the handler, then the
+settlement — ack once its consequences are durable, requeue when anything raised
+(``services.dispatcher.settle``, the one place messages are settled).
 
 Deliveries come straight from aiormq (``basic_consume`` on the channel's underlay)
 rather than through aio-pika's ``IncomingMessage`` and the extra task it runs per
@@ -21,63 +20,28 @@ channel, which returns every unsettled message to the queue.
 Poison guard: a task that keeps failing to settle (its attempt row refused in every
 form, say) would come back for ever. The dispatch queue is a quorum queue, which counts
 returned deliveries in ``x-delivery-count``; once that reaches
-``HOOKLINE_POISON_DELIVERIES`` the task goes to the dead queue with the reason instead
-of being handled again.
+``HOOKLINE_POISON_DELIVERIES`` the task goes to the dead queue with the reason the
+settler remembered instead of being handled again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from dataclasses import dataclass
 
-import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from services.dispatcher.acks import AckBatcher, requeue
 from services.dispatcher.delivery import DeliveryHandler, Progress
-from services.dispatcher.metrics import INFLIGHT, POISONED, SKIPPED
-from services.dispatcher.parking import Parking
-from services.dispatcher.publisher import TaskPublisher
-from services.dispatcher.refusals import AttemptNotStored
-from shared.logging import WORK
-from shared.response_text import storable_text
+from services.dispatcher.settle import Arrival, Poisoned, Settler, delivery_count
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology, declare_topology
 
 log = structlog.get_logger()
 
-# A failed settlement (broker or database trouble) is requeued after this pause, so a
-# persistent fault does not spin through the queue.
-_REQUEUE_PAUSE = 1.0
-_DELIVERY_COUNT = "x-delivery-count"  # set by a quorum queue on each redelivery
-_REMEMBERED_ERRORS = 4096  # the last settlement error per task, for the poison reason
 _LOGGED_IDS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Poisoned:
-    """A task delivered too many times without settling: dead-lettered, not handled."""
-
-    task: DeliveryTask
-    deliveries: int
-    reason: str
-
-
-def delivery_count(message: DeliveredMessage) -> int:
-    """How many times the broker delivered this message before without its being settled."""
-    raw = (message.header.properties.headers or {}).get(_DELIVERY_COUNT, 0)
-    try:
-        return int(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0
-
-
-def _task_key(task: DeliveryTask) -> tuple[str, str, int]:
-    return task.msg_id, task.endpoint_id, task.attempt
 
 
 class TaskConsumer:
@@ -85,21 +49,18 @@ class TaskConsumer:
         self,
         topology: Topology,
         handler: DeliveryHandler,
-        publisher: TaskPublisher,
+        settler: Settler,
         *,
         prefetch: int,
         poison_deliveries: int = 10,
     ) -> None:
-        self._topology, self._handler, self._publisher = topology, handler, publisher
+        self._topology, self._handler, self._settle = topology, handler, settler
         self._prefetch, self._poison_deliveries = prefetch, poison_deliveries
-        self._last_errors: dict[tuple[str, str, int], str] = {}
         self._connection: AbstractRobustConnection | None = None
         self._reconnecting: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._raw: AbstractChannel | None = None  # the underlay the consumer is registered on
         self._tag: str | None = None
         self._tasks: dict[asyncio.Task[None], Progress] = {}
-        self._acks = AckBatcher()
-        self._parking = Parking(handler, publisher, self._acks, requeue_pause=_REQUEUE_PAUSE)
         self.draining = False
 
     @property
@@ -147,89 +108,23 @@ class TaskConsumer:
         if self.draining:  # sent before the cancel arrived: it returns with the channel
             return
         try:
-            delivery: DeliveryTask | MalformedTask | Poisoned = DeliveryTask.from_delivered(message)
+            delivery: Arrival = DeliveryTask.from_delivered(message)
         except MalformedTask as exc:
             delivery = exc
         else:
             if (deliveries := delivery_count(message)) >= self._poison_deliveries:
-                delivery = self._poisoned(delivery, deliveries)
+                delivery = self._settle.poisoned(delivery, deliveries)
             elif (parking := self._handler.park_at_once(delivery)) is not None:
-                self._parking.park(message, delivery, parking)
+                self._settle.park(message, delivery, parking)
                 return
         progress = Progress()
         # Named for its message: a drain names the ones it had to cancel.
         name = delivery.msg_id if isinstance(delivery, DeliveryTask) else "malformed"
         if isinstance(delivery, Poisoned):
             name = delivery.task.msg_id
-        task = asyncio.create_task(self._settle(message, delivery, progress), name=name)
+        task = asyncio.create_task(self._settle.run(message, delivery, progress), name=name)
         self._tasks[task] = progress
         task.add_done_callback(self._tasks.pop)
-
-    async def _settle(
-        self,
-        message: DeliveredMessage,
-        delivery: DeliveryTask | MalformedTask | Poisoned,
-        progress: Progress,
-    ) -> None:
-        """The one place a handled message is acked or requeued (``Parking`` settles the
-        ones parked on arrival)."""
-        INFLIGHT.inc()
-        try:
-            await self._handle(message, delivery, progress)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            deliveries = delivery_count(message) + 1
-            if isinstance(exc, AttemptNotStored):  # the attempt log said why: no traceback
-                log.error("delivery not settled; requeueing", error=str(exc), deliveries=deliveries)
-            else:
-                log.exception("delivery not settled; requeueing", deliveries=deliveries)
-            if isinstance(delivery, DeliveryTask):
-                self._remember(delivery, exc)
-            await asyncio.sleep(_REQUEUE_PAUSE)
-            await requeue(message)
-            return
-        finally:
-            INFLIGHT.dec()
-        assert message.delivery_tag is not None
-        # On the channel it came on, never a later one: its tag means nothing elsewhere.
-        self._acks.ack(message.channel, message.delivery_tag)
-
-    def _remember(self, task: DeliveryTask, exc: Exception) -> None:
-        if len(self._last_errors) >= _REMEMBERED_ERRORS:
-            self._last_errors.pop(next(iter(self._last_errors)))
-        # storable: it may quote a receiver, and goes into an AMQP header (UTF-8) later.
-        self._last_errors[_task_key(task)] = storable_text(f"{type(exc).__name__}: {exc}"[:300])
-
-    def _poisoned(self, task: DeliveryTask, deliveries: int) -> Poisoned:
-        last = self._last_errors.pop(_task_key(task), None)
-        # Another process (a replica, or this one before a restart) may have seen it fail.
-        reason = f"failed to settle {deliveries} times: {last or 'last error not seen by this process'}"
-        return Poisoned(task, deliveries, reason)
-
-    async def _handle(
-        self, message: DeliveredMessage, task: DeliveryTask | MalformedTask | Poisoned, progress: Progress
-    ) -> None:
-        if isinstance(task, Poisoned):
-            WORK.set(task.task)
-            POISONED.inc()
-            log.error(
-                "task failed to settle too often; dead-lettered",
-                deliveries=task.deliveries,
-                reason=task.reason,
-            )
-            progress.acting = True
-            await self._publisher.dead(task.task.to_amqp(), task.reason)
-            return
-        if isinstance(task, MalformedTask):
-            SKIPPED.labels("malformed").inc()
-            log.warning("not a delivery task; dead-lettered", error=str(task))
-            progress.acting = True
-            headers = message.header.properties.headers
-            await self._publisher.dead(aio_pika.Message(message.body, headers=headers), str(task))
-            return
-        WORK.set(task)  # this asyncio task's own context: no reset needed
-        await self._handler.handle(task, progress)
 
     async def drain(self, bound: float) -> None:
         """Stop consuming and settle what is in flight, within ``bound`` seconds in all."""
@@ -246,8 +141,7 @@ class TaskConsumer:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*waiting, *unfinished, return_exceptions=True)
-        await self._parking.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
-        await self._acks.flush()
+        await self._settle.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
         # Cancelled in flight: POSTed perhaps, but not settled (the attempt not written, say);
         # unacked, they return to the queue when the channel closes.
         cancelled = sorted(t.get_name() for t in unfinished)

@@ -1,34 +1,20 @@
-"""Handling one delivery task, from the cached endpoint to its durable consequences.
+"""One delivery task from its cached endpoint to what became of it: dropped, to be
+parked, or sent with the decision its outcome led to.
 
-``handle`` returns once everything the attempt led to is safe — the attempt row and
-destination status committed, a retry copy or dead letter confirmed by the broker —
-and raises otherwise; the consumer acks or requeues on that alone. The decision is
-``shared.backoff.decide``; this module only carries it out.
+``DeliveryHandler.handle`` runs the task through the policies
+(``services.dispatcher.policy``) in their order, asks ``services.dispatcher.decide``
+at each step and sends (``services.dispatcher.sender``) when nothing holds the task
+back. It publishes and writes nothing: ``services.dispatcher.settle`` carries out
+what it returns, then acks.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import structlog
-
-from services.dispatcher.attempt_log import (
-    FAIL,
-    SENDING,
-    SUCCESS,
-    AttemptLog,
-    AttemptNotStored,
-    AttemptRow,
-    DestinationUpdate,
-    Entry,
-    utc,
-)
 from services.dispatcher.decide import (
     Drop,
-    EndpointState,
     Park,
     Rules,
     Snapshot,
@@ -38,23 +24,10 @@ from services.dispatcher.decide import (
     park,
 )
 from services.dispatcher.endpoints import Endpoint, EndpointCache
-from services.dispatcher.metrics import (
-    ATTEMPT_DURATION,
-    DEFERRED,
-    DELIVERIES,
-    LAG,
-    RETRIES,
-    SKIPPED,
-)
 from services.dispatcher.policy import Permit, Policy
-from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.sender import Sender, SendResult
-from shared.backoff import DeadLetter, Delivered, RetryIn
-from shared.ids import new_id
-from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask
-from shared.topology import delay_label
-
-log = structlog.get_logger()
+from shared.backoff import Decision
+from shared.tasks import DeliveryTask
 
 
 @dataclass(slots=True)
@@ -65,22 +38,24 @@ class Progress:
     acting: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """The task was POSTed: to this endpoint, with this result, and what comes next."""
+
+    endpoint: Endpoint
+    result: SendResult
+    decision: Decision
+
+
 class DeliveryHandler:
-    """Runs one task through the policies (``services.dispatcher.policy``) in their
-    order, asks ``decide`` at each step, and sends when nothing holds it back."""
+    """Runs one task through the policies in their order and sends it when nothing
+    holds it back."""
 
     def __init__(
-        self,
-        *,
-        rules: Rules,
-        cache: EndpointCache,
-        policies: Sequence[Policy],
-        sender: Sender,
-        attempt_log: AttemptLog,
-        publisher: TaskPublisher,
+        self, *, rules: Rules, cache: EndpointCache, policies: Sequence[Policy], sender: Sender
     ) -> None:
         self._rules, self._cache, self._policies = rules, cache, tuple(policies)
-        self._sender, self._log, self._publisher = sender, attempt_log, publisher
+        self._sender = sender
 
     def park_at_once(self, task: DeliveryTask) -> Park | None:
         """Where a task goes without a POST when that is clear before anything is awaited —
@@ -92,22 +67,23 @@ class DeliveryHandler:
                 return park(task.attempt, hold, self._rules)
         return None
 
-    async def handle(self, task: DeliveryTask, progress: Progress) -> None:
-        endpoint = await self._usable_endpoint(task)
-        if endpoint is None:
-            return
+    async def handle(self, task: DeliveryTask, progress: Progress) -> Drop | Park | Attempted:
+        """What became of the task: dropped, to be parked, or sent (then settled)."""
+        endpoint = await self._cache.get(task.endpoint_id)
+        if (gone := self._gone(task, endpoint)) is not None:
+            return gone
+        assert endpoint is not None
         permits: list[Permit] = []
         try:
-            parking = await self._admit(task, endpoint, permits)
-            if parking is None:
-                # Waiting may have taken a while: the endpoint and its circuit as they are now.
-                endpoint = await self._usable_endpoint(task)
-                if endpoint is None:
-                    return
-                parking = self._recheck(task, permits)
-            if parking is not None:
-                await self._defer(task, parking, progress)
-                return
+            if (parking := await self._admit(task, endpoint, permits)) is not None:
+                return parking
+            # Waiting may have taken a while: the endpoint and its circuit as they are now.
+            endpoint = await self._cache.get(task.endpoint_id)
+            if (gone := self._gone(task, endpoint)) is not None:
+                return gone
+            assert endpoint is not None
+            if (parking := self._recheck(task, permits)) is not None:
+                return parking
             progress.acting = True
             result = await self._sender.send(endpoint, task)
             for permit in permits:
@@ -115,8 +91,11 @@ class DeliveryHandler:
         finally:
             for permit in reversed(permits):  # before settling: no slot waits for the attempt row
                 permit.release()
-        ATTEMPT_DURATION.observe(result.duration)
-        await self._carry_out(task, endpoint, result)
+        return Attempted(endpoint, result, after_send(task.attempt, result.outcome, self._rules))
+
+    def _gone(self, task: DeliveryTask, endpoint: Endpoint | None) -> Drop | None:
+        decision = before_send(Snapshot(task.attempt, endpoint_state(endpoint)), self._rules)
+        return decision if isinstance(decision, Drop) else None
 
     async def _admit(self, task: DeliveryTask, endpoint: Endpoint, permits: list[Permit]) -> Park | None:
         """Each policy's permit, then each one's wait; where to park when one holds the
@@ -137,98 +116,3 @@ class DeliveryHandler:
             if (hold := permit.recheck()) is not None and (parking := park(task.attempt, hold, self._rules)):
                 return parking
         return None
-
-    def parked(self, task: DeliveryTask, parking: Park) -> None:
-        """Account for a task whose copy the broker confirmed in a tier."""
-        # Only the destination's next_attempt moves, and only for the API to show: the
-        # task is safe in its tier once confirmed, so the ack need not wait for this row.
-        next_attempt = utc(time.time() + parking.where.delay)
-        self._log.note(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, None, next_attempt, 0)))
-        DEFERRED.labels(parking.reason).inc()
-
-    async def _usable_endpoint(self, task: DeliveryTask) -> Endpoint | None:
-        """The task's endpoint, or None after settling a task whose endpoint is gone or off."""
-        endpoint = await self._cache.get(task.endpoint_id)
-        state = endpoint_state(endpoint)
-        decision = before_send(Snapshot(task.attempt, state), self._rules)
-        if isinstance(decision, Drop):
-            SKIPPED.labels(decision.reason).inc()
-            if state is EndpointState.DELETED:
-                log.info("endpoint no longer exists; task dropped")
-            else:
-                update = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)
-                await self._log.record(Entry(update))
-            return None
-        return endpoint
-
-    async def _defer(self, task: DeliveryTask, parking: Park, progress: Progress) -> None:
-        """Park the task in a tier without a POST or an attempt."""
-        progress.acting = True
-        await self._publisher.retry(task, parking.where.delay)
-        self.parked(task, parking)
-
-    async def _carry_out(self, task: DeliveryTask, endpoint: Endpoint, result: SendResult) -> None:
-        decision = after_send(task.attempt, result.outcome, self._rules)
-        succeeded = isinstance(decision, Delivered)
-        attempt = AttemptRow(
-            id=new_id("atmpt", result.started_at),
-            msg_id=task.msg_id,
-            endpoint_id=task.endpoint_id,
-            app_id=task.app_id,
-            url=endpoint.url,
-            response=result.response,
-            response_status_code=result.outcome.status_code,
-            response_duration_ms=round(result.duration * 1000),
-            status=SUCCESS if succeeded else FAIL,
-            trigger_type=task.trigger,
-            attempt_number=task.attempt,
-            error=result.error,
-            created_at=utc(result.started_at),
-        )
-        effects = []
-        if isinstance(decision, Delivered):
-            destination = DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1)
-        elif isinstance(decision, RetryIn):
-            destination = DestinationUpdate(
-                task.msg_id, task.endpoint_id, SENDING, utc(result.started_at + decision.delay), 1
-            )
-            # Retries are automatic whatever started the chain (Svix: trigger "scheduled").
-            retry = replace(task.next_attempt(), trigger=TRIGGER_SCHEDULED)
-            effects.append(self._publisher.retry(retry, decision.delay))
-        else:
-            assert isinstance(decision, DeadLetter)
-            destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
-            reason = result.error or f"HTTP {result.outcome.status_code}"
-            effects.append(
-                self._publisher.dead(task.to_amqp(), f"{decision.attempts} attempts; last: {reason}")
-            )
-        record = self._log.record(Entry(destination, attempt, succeeded))
-        if effects:
-            *published, recorded = await asyncio.gather(*effects, record, return_exceptions=True)
-            for failure in published:
-                if isinstance(failure, BaseException):
-                    raise failure
-            # Its retry copy or dead letter confirmed, the task has moved on: an attempt the
-            # database refused is logged, and requeueing would POST again and publish one
-            # more copy per delivery (copies of copies, tier after tier).
-            if isinstance(recorded, BaseException) and not isinstance(recorded, AttemptNotStored):
-                raise recorded
-        else:  # a success: nothing to publish, and no task for gather to wrap the record in
-            await record
-        self._count(task, decision, result)
-
-    def _count(self, task: DeliveryTask, decision: object, result: SendResult) -> None:
-        if isinstance(decision, Delivered):
-            DELIVERIES.labels("success").inc()
-            LAG.observe(max(0.0, time.time() - task.created_at))
-        elif isinstance(decision, RetryIn):
-            DELIVERIES.labels("failure").inc()
-            RETRIES.labels(delay_label(decision.delay)).inc()
-        else:
-            DELIVERIES.labels("dead").inc()
-        log.debug(
-            "attempt made",
-            status_code=result.outcome.status_code,
-            error=result.error,
-            decision=type(decision).__name__,
-        )

@@ -32,6 +32,7 @@ from services.dispatcher.keys import PARTS, READINESS, SETTINGS, TUNING, Parts
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
+from services.dispatcher.settle import Settler
 from services.dispatcher.throttle import Throttle
 from shared.amqp import BrokerLink
 from shared.db import create_pool
@@ -51,10 +52,8 @@ def _delivery_handler(
     pool: asyncpg.Pool,
     client: Http1Client,
     cache: EndpointCache,
-    attempt_log: AttemptLog,
-    publisher: TaskPublisher,
 ) -> DeliveryHandler:
-    """The delivery path: policies, sender, attempt log and publisher."""
+    """The delivery path up to the settlement: rules, policies (in order) and sender."""
     stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
     return DeliveryHandler(
         rules=Rules.of(
@@ -82,8 +81,6 @@ def _delivery_handler(
             timeout=settings.delivery_timeout,
             proxy=settings.egress_proxy,
         ),
-        attempt_log=attempt_log,
-        publisher=publisher,
     )
 
 
@@ -113,11 +110,11 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         flush_rows=min(tuning.attempt_flush_rows, max(1, settings.dispatcher_prefetch // 2)),
     )
     publisher = TaskPublisher(topology)
-    handler = _delivery_handler(settings, tuning, pool, client, cache, attempt_log, publisher)
+    handler = _delivery_handler(settings, tuning, pool, client, cache)
     consumer = TaskConsumer(
         topology,
         handler,
-        publisher,
+        Settler(handler, publisher, attempt_log),
         prefetch=settings.dispatcher_prefetch,
         poison_deliveries=settings.poison_deliveries,
     )

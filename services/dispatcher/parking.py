@@ -1,4 +1,5 @@
-"""Parks tasks in retry tiers in batches, without an asyncio task per message.
+"""Publishes the retry copies of tasks parked on arrival in batches, without an asyncio
+task per message.
 
 A hanging or failing endpoint's tasks keep arriving among everyone else's, and each
 must be moved to a tier (a copy confirmed by the broker, then the original acked)
@@ -6,49 +7,45 @@ before the consumer reaches the tasks behind it. Handled one by one like deliver
 each cost as much dispatcher CPU as a delivery, so one bad endpoint slowed the
 healthy ones. Here the consumer hands over tasks whose fate is clear on arrival
 (``DeliveryHandler.park_at_once``); each loop turn's copies go out in one write, one
-coroutine awaits their confirmations, and the acks join the ack batcher's next write.
-
-A copy the broker did not take leaves its original unacked and requeued after a
-pause, as the consumer does for any failed settlement: a loss is never possible,
-a duplicate is.
+coroutine awaits their confirmations, and the batch goes back to its settler (the
+``settled`` callback: ``services.dispatcher.settle``) split into the copies the broker
+confirmed and the ones it did not take — whose originals are requeued there, never
+acked: a loss is never possible, a duplicate is.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
-import structlog
 from aiormq.abc import DeliveredMessage
 
-from services.dispatcher.acks import AckBatcher, requeue
 from services.dispatcher.decide import Park
-from services.dispatcher.delivery import DeliveryHandler
 from services.dispatcher.publisher import TaskPublisher
 from shared.tasks import DeliveryTask
 
-log = structlog.get_logger()
-
 
 @dataclass(slots=True)
-class _Parked:
+class Parked:
     message: DeliveredMessage  # acked on the channel it came on: tags mean nothing elsewhere
     task: DeliveryTask
     parking: Park
 
 
+# (confirmed, refused): called once per batch, awaited before the next batch goes out.
+Settled = Callable[[list[Parked], list[Parked]], Awaitable[None]]
+
+
 class Parking:
-    def __init__(
-        self, handler: DeliveryHandler, publisher: TaskPublisher, acks: AckBatcher, *, requeue_pause: float
-    ) -> None:
-        self._handler, self._publisher, self._acks = handler, publisher, acks
-        self._requeue_pause = requeue_pause
-        self._pending: list[_Parked] = []
+    def __init__(self, publisher: TaskPublisher, settled: Settled) -> None:
+        self._publisher, self._settled = publisher, settled
+        self._pending: list[Parked] = []
         self._worker: asyncio.Task[None] | None = None
 
     def park(self, message: DeliveredMessage, task: DeliveryTask, parking: Park) -> None:
-        self._pending.append(_Parked(message, task, parking))
+        self._pending.append(Parked(message, task, parking))
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
 
@@ -60,7 +57,7 @@ class Parking:
         finally:
             self._worker = None
 
-    async def _park(self, batch: list[_Parked]) -> None:
+    async def _park(self, batch: list[Parked]) -> None:
         written: list[asyncio.Future[asyncio.Future[object]]] = []
         for item in batch:
             try:
@@ -75,20 +72,12 @@ class Parking:
             *(c for c in confirmations if not isinstance(c, BaseException)), return_exceptions=True
         )
         outcome_of = iter(outcomes)
-        refused: list[_Parked] = []
+        confirmed: list[Parked] = []
+        refused: list[Parked] = []
         for item, confirmation in zip(batch, confirmations, strict=True):
             outcome = confirmation if isinstance(confirmation, BaseException) else next(outcome_of)
-            if isinstance(outcome, BaseException):
-                refused.append(item)
-                continue
-            assert item.message.delivery_tag is not None
-            self._acks.ack(item.message.channel, item.message.delivery_tag)
-            self._handler.parked(item.task, item.parking)
-        if refused:
-            log.warning("retry copies not confirmed; requeueing their tasks", count=len(refused))
-            await asyncio.sleep(self._requeue_pause)
-            for item in refused:
-                await requeue(item.message)
+            (refused if isinstance(outcome, BaseException) else confirmed).append(item)
+        await self._settled(confirmed, refused)
 
     async def drain(self, bound: float) -> None:
         """Let the batch in flight settle, up to ``bound`` seconds; the rest is requeued
