@@ -91,7 +91,14 @@ class CircuitBreaker:
     # The delivery policy (services.dispatcher.policy).
 
     def hold(self, endpoint_id: str) -> CircuitOpen | None:
-        return CircuitOpen(self.remaining(endpoint_id)) if self.deferring(endpoint_id) else None
+        """``deferring`` and ``remaining`` in one look: asked of every task on arrival."""
+        state = self._states.get(endpoint_id)
+        if state is None or state.open_until is None:
+            return None
+        now = self._clock()
+        if state.probing or now < state.open_until:
+            return CircuitOpen(max(0.0, state.open_until - now))
+        return None
 
     def permit(self, endpoint: Endpoint) -> Permit:
         return _CircuitPermit(self, endpoint.id)

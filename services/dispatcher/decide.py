@@ -32,14 +32,14 @@ class EndpointState(enum.Enum):
     DISABLED = "disabled"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CircuitOpen:
     """The endpoint's circuit admits no POST for ``remaining`` seconds (or a probe is out)."""
 
     remaining: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Full:
     """Every slot of the endpoint and its allowed queue are taken; the slots have all
     been held by the same requests for ``stalled_for`` seconds (0 while one turns over)."""
@@ -47,20 +47,22 @@ class Full:
     stalled_for: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stalled:
     """A task waiting for a slot gave up its place: the endpoint's slots stalled."""
 
 
 Hold = CircuitOpen | Full | Stalled
+# Holds and decisions are plain slotted dataclasses, never changed once built: a frozen
+# one costs a third more to build, and a hanging endpoint's every task builds two.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Send:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Park:
     """Publish the task, unchanged, to the tier ``where``: no POST, no attempt row."""
 
@@ -68,7 +70,7 @@ class Park:
     reason: str  # "circuit" | "backlog" | "stalled": the label of hookline_deferred_total
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Drop:
     reason: str  # "endpoint_deleted" | "endpoint_disabled": the label of hookline_skipped_total
 
@@ -94,7 +96,7 @@ class Rules:
         return cls(tuple(schedule), stall_after, stalled_parking)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Snapshot:
     """What is known of a task before its send: its attempt number, its endpoint as
     cached, and what holds it back (None when nothing does)."""
