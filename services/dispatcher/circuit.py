@@ -112,7 +112,7 @@ class _CircuitPermit(Permit):
     def __init__(self, breaker: CircuitBreaker, endpoint_id: str) -> None:
         self._breaker, self._endpoint_id, self._recorded = breaker, endpoint_id, False
         self._admission = breaker.admit(endpoint_id)
-        super().__init__(self._open() if self._admission is Admission.DEFER else None)
+        self.hold = self._open() if self._admission is Admission.DEFER else None
 
     def _open(self) -> CircuitOpen:
         return CircuitOpen(self._breaker.remaining(self._endpoint_id))

@@ -106,11 +106,12 @@ class Snapshot:
     hold: Hold | None = None
 
 
+_DROPPED = {EndpointState.DELETED: "endpoint_deleted", EndpointState.DISABLED: "endpoint_disabled"}
+
+
 def before_send(snapshot: Snapshot, rules: Rules) -> Send | Park | Drop:
-    if snapshot.endpoint is EndpointState.DELETED:
-        return Drop("endpoint_deleted")
-    if snapshot.endpoint is EndpointState.DISABLED:
-        return Drop("endpoint_disabled")
+    if snapshot.endpoint is not EndpointState.USABLE:
+        return Drop(_DROPPED[snapshot.endpoint])
     if snapshot.hold is None:
         return SEND
     return park(snapshot.attempt, snapshot.hold, rules) or SEND
@@ -146,3 +147,11 @@ def endpoint_state(endpoint: _MaybeDisabled | None) -> EndpointState:
     if endpoint is None:
         return EndpointState.DELETED
     return EndpointState.DISABLED if endpoint.disabled else EndpointState.USABLE
+
+
+def dropped(endpoint: _MaybeDisabled | None) -> Drop | None:
+    """``before_send``'s drop rule for an endpoint as the cache returned it. Asked twice
+    per delivery (before and after the waits), so a usable endpoint costs one check."""
+    if endpoint is not None and not endpoint.disabled:
+        return None
+    return Drop(_DROPPED[endpoint_state(endpoint)])

@@ -17,14 +17,12 @@ from services.dispatcher.decide import (
     Drop,
     Park,
     Rules,
-    Snapshot,
     after_send,
-    before_send,
-    endpoint_state,
+    dropped,
     park,
 )
 from services.dispatcher.endpoints import Endpoint, EndpointCache
-from services.dispatcher.policy import Permit, Policy
+from services.dispatcher.policy import FREE, Permit, Policy
 from services.dispatcher.sender import Sender, SendResult
 from shared.backoff import Decision
 from shared.tasks import DeliveryTask
@@ -70,49 +68,43 @@ class DeliveryHandler:
     async def handle(self, task: DeliveryTask, progress: Progress) -> Drop | Park | Attempted:
         """What became of the task: dropped, to be parked, or sent (then settled)."""
         endpoint = await self._cache.get(task.endpoint_id)
-        if (gone := self._gone(task, endpoint)) is not None:
+        if (gone := dropped(endpoint)) is not None:
             return gone
         assert endpoint is not None
         permits: list[Permit] = []
         try:
-            if (parking := await self._admit(task, endpoint, permits)) is not None:
+            if (parking := self._admit(task, endpoint, permits)) is not None:
                 return parking
+            for permit in permits:
+                if permit.waits and (hold := await permit.wait()) is not None:
+                    if parking := park(task.attempt, hold, self._rules):
+                        return parking
             # Waiting may have taken a while: the endpoint and its circuit as they are now.
             endpoint = await self._cache.get(task.endpoint_id)
-            if (gone := self._gone(task, endpoint)) is not None:
+            if (gone := dropped(endpoint)) is not None:
                 return gone
             assert endpoint is not None
-            if (parking := self._recheck(task, permits)) is not None:
-                return parking
+            for permit in permits:
+                if (hold := permit.recheck()) is not None:
+                    if parking := park(task.attempt, hold, self._rules):
+                        return parking
             progress.acting = True
             result = await self._sender.send(endpoint, task)
+            succeeded = result.outcome.succeeded
             for permit in permits:
-                permit.sent(result.outcome.succeeded)
+                permit.sent(succeeded)
         finally:
             for permit in reversed(permits):  # before settling: no slot waits for the attempt row
                 permit.release()
         return Attempted(endpoint, result, after_send(task.attempt, result.outcome, self._rules))
 
-    def _gone(self, task: DeliveryTask, endpoint: Endpoint | None) -> Drop | None:
-        decision = before_send(Snapshot(task.attempt, endpoint_state(endpoint)), self._rules)
-        return decision if isinstance(decision, Drop) else None
-
-    async def _admit(self, task: DeliveryTask, endpoint: Endpoint, permits: list[Permit]) -> Park | None:
-        """Each policy's permit, then each one's wait; where to park when one holds the
-        task back (None: go on — also when there is no tier to park in)."""
+    def _admit(self, task: DeliveryTask, endpoint: Endpoint, permits: list[Permit]) -> Park | None:
+        """Each policy's permit, in order; where to park when one holds the task back
+        (None: go on — also when there is no tier to park in)."""
         for policy in self._policies:
             permit = policy.permit(endpoint)
-            permits.append(permit)
+            if permit is not FREE:  # holds and waits for nothing: no call to make on it
+                permits.append(permit)
             if permit.hold is not None and (parking := park(task.attempt, permit.hold, self._rules)):
-                return parking
-        for permit in permits:
-            if permit.waits and (hold := await permit.wait()) is not None:
-                if parking := park(task.attempt, hold, self._rules):
-                    return parking
-        return None
-
-    def _recheck(self, task: DeliveryTask, permits: list[Permit]) -> Park | None:
-        for permit in permits:
-            if (hold := permit.recheck()) is not None and (parking := park(task.attempt, hold, self._rules)):
                 return parking
         return None

@@ -64,10 +64,15 @@ class _Endpoint:
     idle_since: float | None = None  # when its last task left
 
 
-class Ticket:
-    """The right to wait for, then hold, one of an endpoint's concurrency slots."""
+class Ticket(Permit):
+    """The right to wait for, then hold, one of an endpoint's concurrency slots; the
+    gates' permit (``wait`` for the slot, ``release`` to give it back)."""
+
+    __slots__ = ("_endpoint_id", "_gates", "_left", "_started", "_state")
+    waits = True
 
     def __init__(self, gates: EndpointGates, endpoint_id: str, state: _Endpoint) -> None:
+        self.hold = None
         self._gates, self._endpoint_id, self._state = gates, endpoint_id, state
         self._started: float | None = None
         self._left = False
@@ -82,6 +87,16 @@ class Ticket:
         self._started = self._gates._clock()
         self._state.started.append(self._started)
         return self
+
+    async def wait(self) -> Stalled | None:
+        try:
+            await self.__aenter__()
+        except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
+            return Stalled()
+        return None
+
+    def release(self) -> None:
+        self.leave()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -214,28 +229,4 @@ class EndpointGates:
         return Full(self.stalled_for(endpoint_id)) if self.full(endpoint_id) else None
 
     def permit(self, endpoint: Endpoint) -> Permit:
-        ticket = self.ticket(endpoint.id)
-        if ticket is None:
-            return Permit(Full(self.stalled_for(endpoint.id)))
-        return _SlotPermit(ticket)
-
-
-class _SlotPermit(Permit):
-    """A place in the endpoint's queue, then one of its slots until the POST is over."""
-
-    __slots__ = ("_ticket",)
-    waits = True
-
-    def __init__(self, ticket: Ticket) -> None:
-        super().__init__()
-        self._ticket = ticket
-
-    async def wait(self) -> Stalled | None:
-        try:
-            await self._ticket.__aenter__()
-        except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
-            return Stalled()
-        return None
-
-    def release(self) -> None:
-        self._ticket.leave()
+        return self.ticket(endpoint.id) or Permit(Full(self.stalled_for(endpoint.id)))

@@ -102,7 +102,11 @@ class Settler:
         try:
             if isinstance(arrival, DeliveryTask):
                 WORK.set(arrival)  # this asyncio task's own context: no reset needed
-                await self._carry_out(arrival, await self._handler.handle(arrival, progress), progress)
+                settlement = await self._handler.handle(arrival, progress)
+                if isinstance(settlement, Attempted):  # the common case, without a coroutine more
+                    await self._attempted(arrival, settlement)
+                else:
+                    await self._carry_out(arrival, settlement, progress)
             else:
                 progress.acting = True
                 await self._dead_letter(message, arrival)
@@ -154,12 +158,8 @@ class Settler:
         # storable: it may quote a receiver, and goes into an AMQP header (UTF-8) later.
         self._last_errors[_task_key(task)] = storable_text(f"{type(exc).__name__}: {exc}"[:300])
 
-    async def _carry_out(
-        self, task: DeliveryTask, settlement: Drop | Park | Attempted, progress: Progress
-    ) -> None:
-        if isinstance(settlement, Attempted):
-            await self._attempted(task, settlement)
-        elif isinstance(settlement, Park):
+    async def _carry_out(self, task: DeliveryTask, settlement: Drop | Park, progress: Progress) -> None:
+        if isinstance(settlement, Park):
             progress.acting = True
             await self._publisher.retry(task, settlement.where.delay)
             self._note_parked(task, settlement)

@@ -104,7 +104,7 @@ class _SlotWait(Permit):
     waits = True
 
     def __init__(self, throttle: Throttle, endpoint_id: str, rate: int) -> None:
-        super().__init__()
+        self.hold = None
         self._throttle, self._endpoint_id, self._rate = throttle, endpoint_id, rate
 
     async def wait(self) -> None:

@@ -14,8 +14,11 @@ from services.dispatcher.decide import (
     Stalled,
     after_send,
     before_send,
+    dropped,
+    endpoint_state,
     park,
 )
+from services.dispatcher.endpoints import Endpoint
 from shared.backoff import AttemptOutcome, DeadLetter, Delivered, RetryIn
 
 # Tiers of 1 s, 5 s, 30 s and 300 s; a slot held 2.5 s means stalled; a stalled
@@ -102,3 +105,17 @@ def test_after_send(attempt, outcome, decision):
 
 def test_without_tiers_a_failure_is_dead_at_once():
     assert after_send(1, AttemptOutcome(500), NO_TIERS) == DeadLetter(attempts=1)
+
+
+def cached(disabled: bool) -> Endpoint:
+    return Endpoint("ep", "app", "http://127.0.0.1:1/", disabled, {}, (), None, None)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "decision"),
+    [(None, Drop("endpoint_deleted")), (cached(True), Drop("endpoint_disabled")), (cached(False), None)],
+)
+def test_dropped_is_the_drop_rule_for_the_cached_endpoint(endpoint, decision):
+    assert dropped(endpoint) == decision
+    # the same rule as before_send's on the endpoint's state
+    assert before_send(Snapshot(1, endpoint_state(endpoint)), RULES) == (decision or SEND)
