@@ -36,7 +36,7 @@ class Progress:
     acting: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attempted:
     """The task was POSTed: to this endpoint, with this result, and what comes next."""
 
