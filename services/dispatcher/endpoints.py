@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +25,8 @@ import asyncpg
 import structlog
 
 from shared import encryption
-from shared.db import DATABASE_ERRORS
 from shared.keyring import KeyRingError
+from shared.listener import ChangeListener
 from shared.signing import InvalidSecret, decode_secret
 
 log = structlog.get_logger()
@@ -96,13 +95,20 @@ def endpoint_from_row(row: asyncpg.Record) -> Endpoint:
 
 class EndpointCache:
     def __init__(self, pool: asyncpg.Pool, dsn: str, *, refresh_seconds: float) -> None:
-        self._pool, self._dsn, self._refresh = pool, dsn, refresh_seconds
+        self._pool, self._refresh = pool, refresh_seconds
         self._entries: dict[str, Endpoint | None] = {}
         self._last_used: dict[str, float] = {}
         self._loading: dict[str, asyncio.Future[Endpoint | None]] = {}
         # Bumped on every invalidation: a read that overlapped one is not cached.
         self._generation = 0
-        self.listening = False
+        self._listener = ChangeListener(
+            dsn,
+            CHANNEL,
+            self._on_notify,
+            what="endpoint",
+            on_connected=self.invalidate,
+            every=(refresh_seconds, self.refresh),
+        )
 
     async def get(self, endpoint_id: str) -> Endpoint | None:
         """The endpoint as it is now, or None when it no longer exists."""
@@ -171,32 +177,10 @@ class EndpointCache:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.invalidate(payload)
 
+    @property
+    def listening(self) -> bool:
+        return self._listener.listening
+
     async def run(self) -> None:
-        """LISTEN for changes and refresh periodically; reconnects forever."""
-        delay = 0.2
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self.invalidate()  # whatever changed while nobody listened
-                self.listening, delay = True, 0.2
-                last_refresh = time.monotonic()
-                while True:
-                    await asyncio.sleep(min(1.0, self._refresh))
-                    await conn.execute("SELECT 1")  # notices a dead LISTEN connection
-                    if time.monotonic() - last_refresh >= self._refresh:
-                        await self.refresh()
-                        last_refresh = time.monotonic()
-            except DATABASE_ERRORS as exc:
-                log.warning("endpoint change listener lost; reconnecting", error=repr(exc))
-            except Exception:
-                # Never ends: without the listener, changes reach the cache only at restart.
-                log.exception("endpoint change listener failed; reconnecting")
-            finally:
-                self.listening = False
-                if conn is not None:
-                    with suppress(Exception):
-                        await conn.close(timeout=2)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        """LISTEN for changes and refresh every ``refresh_seconds``; reconnects forever."""
+        await self._listener.run()

@@ -26,7 +26,7 @@ import structlog
 from aiohttp import web
 
 from services.ingest.schema_validation import CompiledSchema, ValidatorCache
-from shared.db import DATABASE_ERRORS
+from shared.listener import ChangeListener
 from shared.web.errors import Unprocessable
 
 log = structlog.get_logger()
@@ -50,13 +50,14 @@ def mismatch(compiled: CompiledSchema, pointer: str, path: tuple[str, ...], mess
 class SchemaGate:
     def __init__(self, pool: asyncpg.Pool, dsn: str, *, refresh_seconds: float) -> None:
         self._pool = pool
-        self._dsn = dsn
         self._refresh = refresh_seconds
         self._cache = ValidatorCache()
         self._enforced: dict[str, CompiledSchema] = {}
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
-        self.listening = False
+        self._listener = ChangeListener(
+            dsn, CHANNEL, self._on_notify, what="event-type", on_connected=self._changed.set
+        )
 
     def check(self, event_type: str, payload: Any) -> None:
         """Raises SchemaMismatch when the type is enforced and the payload does not match."""
@@ -92,30 +93,15 @@ class SchemaGate:
                 self._changed.set()  # try again after a pause
                 await asyncio.sleep(1)
 
+    @property
+    def listening(self) -> bool:
+        return self._listener.listening
+
     async def run(self) -> None:
         """LISTEN for changes and reload; reconnects forever."""
         reloader = asyncio.create_task(self._reload_on_change(), name="schema-reload")
-        delay = 0.2
         try:
-            while True:
-                conn: asyncpg.Connection | None = None
-                try:
-                    conn = await asyncpg.connect(self._dsn)
-                    await conn.add_listener(CHANNEL, self._on_notify)
-                    self._changed.set()  # whatever changed while nobody listened
-                    self.listening, delay = True, 0.2
-                    while True:
-                        await asyncio.sleep(1.0)
-                        await conn.execute("SELECT 1")  # notices a dead LISTEN connection
-                except DATABASE_ERRORS as exc:
-                    log.warning("event-type change listener lost; reconnecting", error=repr(exc))
-                finally:
-                    self.listening = False
-                    if conn is not None:
-                        with suppress(Exception):
-                            await conn.close(timeout=2)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            await self._listener.run()
         finally:
             reloader.cancel()
             with suppress(asyncio.CancelledError):
