@@ -15,6 +15,7 @@ import structlog
 
 from services.ingest.publisher import DeliveryPublisher
 from shared.db import DATABASE_ERRORS
+from shared.operational import OPERATIONAL_APP_ID
 from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
@@ -28,7 +29,9 @@ WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id
 _CLAIM_UNPUBLISHED = """
 SELECT d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload, m.created_at
 FROM message_destination d JOIN message m ON m.id = d.msg_id
-WHERE NOT d.published AND d.updated_at < now() - make_interval(secs => $1)
+-- Operational events are published by this relay only (shared/operational_outbox.py):
+-- no grace period to wait out for them.
+WHERE NOT d.published AND (d.updated_at < now() - make_interval(secs => $1) OR d.app_id = $3)
 ORDER BY d.updated_at
 LIMIT $2
 FOR UPDATE OF d SKIP LOCKED
@@ -88,7 +91,7 @@ class OutboxRelay:
         if not self._publisher.ready:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM_UNPUBLISHED, self._grace, limit)
+            rows = await conn.fetch(_CLAIM_UNPUBLISHED, self._grace, limit, OPERATIONAL_APP_ID)
             if not rows:
                 return 0
             tasks = [task_from_row(r) for r in rows]

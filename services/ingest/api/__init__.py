@@ -14,6 +14,7 @@ from services.ingest.api import (
     event_types,
     health,
     messages,
+    operational_webhooks,
 )
 from shared.web.responses import json_response
 from shared.web.routes import ApiRoutes, openapi_document
@@ -31,6 +32,7 @@ for module in (
     messages,
     attempts,
     background_tasks,
+    operational_webhooks,
 ):
     api_routes.extend(module.routes)
 

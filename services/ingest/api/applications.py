@@ -16,6 +16,7 @@ from services.ingest.models.common import ListQuery, ListResponse, Ordering
 from services.ingest.store import applications as store
 from services.ingest.store.sql import Where, fetch_page
 from shared.ids import has_prefix
+from shared.operational import OPERATIONAL_APP_ID
 from shared.web.errors import Conflict
 from shared.web.responses import json_response
 from shared.web.routes import ApiRoutes
@@ -34,7 +35,7 @@ async def list_applications(request: web.Request, query: ListQuery) -> ListRespo
     page = await fetch_page(
         pool_of(request),
         select=f"SELECT {store.COLUMNS} FROM application",
-        where=Where(),
+        where=Where().add("id <> {}", OPERATIONAL_APP_ID),
         key="id",
         limit=query.limit,
         iterator=query.iterator,

@@ -15,6 +15,7 @@ from services.ingest.store import applications as app_store
 from services.ingest.store import endpoints as endpoint_store
 from services.ingest.store import messages as message_store
 from services.ingest.store.sql import Page
+from shared.operational import is_operational
 from shared.web.errors import NotFound
 
 T = TypeVar("T")
@@ -26,7 +27,8 @@ def pool_of(request: web.Request) -> asyncpg.Pool:
 
 async def app_or_404(request: web.Request) -> asyncpg.Record:
     app = await app_store.get(pool_of(request), request.match_info["app_id"])
-    if app is None:
+    # The operational webhooks' application has its own routes (api/operational_webhooks.py).
+    if app is None or is_operational(app["id"]):
         raise NotFound("Application not found")
     return app
 

@@ -30,6 +30,7 @@ from services.ingest.models.endpoints import (
     EndpointUpdate,
     StatsQuery,
 )
+from services.ingest.store import endpoint_events as reported
 from services.ingest.store import endpoints as store
 from services.ingest.store.sql import Where, fetch_page
 from shared import signing
@@ -89,7 +90,7 @@ async def create_endpoint(request: web.Request, body: EndpointIn) -> EndpointOut
     app = await app_or_404(request)
     await _refuse_internal_targets(request, body.url)
     try:
-        row = await store.insert(
+        row = await reported.insert(
             pool_of(request), app["id"], body.model_dump(), body.secret or signing.new_secret()
         )
     except asyncpg.UniqueViolationError as exc:
@@ -103,10 +104,10 @@ async def get_endpoint(request: web.Request) -> EndpointOut:
     return endpoint_out(await endpoint_or_404(request))
 
 
-async def _save(request: web.Request, endpoint_id: str, changes: dict[str, Any]) -> EndpointOut:
+async def _save(request: web.Request, endpoint: store.Row, changes: dict[str, Any]) -> EndpointOut:
     await _refuse_internal_targets(request, changes.get("url"))
     try:
-        return endpoint_out(await store.update(pool_of(request), endpoint_id, changes))
+        return endpoint_out(await reported.update(pool_of(request), endpoint, changes))
     except asyncpg.UniqueViolationError as exc:
         raise _uid_conflict(exc) from exc
 
@@ -119,12 +120,12 @@ async def upsert_endpoint(request: web.Request, body: EndpointUpdate) -> web.Res
     endpoint = await store.get(pool_of(request), app["id"], ref)
     values = body.model_dump()
     if endpoint is not None:
-        return json_response(await _save(request, endpoint["id"], values))
+        return json_response(await _save(request, endpoint, values))
     # Like Svix: the path names the new endpoint's uid unless it is an endpoint id.
     values["uid"] = values.get("uid") or (None if has_prefix(ref, "ep") else ref)
     await _refuse_internal_targets(request, body.url)
     try:
-        row = await store.insert(pool_of(request), app["id"], values, signing.new_secret())
+        row = await reported.insert(pool_of(request), app["id"], values, signing.new_secret())
     except asyncpg.UniqueViolationError as exc:
         raise _uid_conflict(exc) from exc
     return json_response(endpoint_out(row), 201)
@@ -140,14 +141,14 @@ async def patch_endpoint(request: web.Request, body: EndpointPatch) -> EndpointO
         await store.rotate_secret(pool_of(request), endpoint, secret, DEFAULT_GRACE_SECONDS)
     if not changes:
         return endpoint_out(await endpoint_or_404(request))
-    return await _save(request, endpoint["id"], changes)
+    return await _save(request, endpoint, changes)
 
 
 @routes.delete(ONE, tag=TAG)
 async def delete_endpoint(request: web.Request) -> None:
     """Delete an endpoint and its delivery history."""
     endpoint = await endpoint_or_404(request)
-    await store.delete(pool_of(request), endpoint["id"])
+    await reported.delete(pool_of(request), endpoint)
 
 
 def _headers_out(headers: dict[str, str]) -> EndpointHeadersOut:

@@ -17,6 +17,7 @@ import asyncpg
 
 from services.ingest.models.messages import MessageIn
 from shared.ids import has_prefix, new_id
+from shared.operational import OPERATIONAL_APP_ID
 from shared.routing import EndpointFilter
 from shared.web.errors import ApiError, Conflict, NotFound
 
@@ -128,8 +129,9 @@ async def resolve_apps(
     rows = await conn.fetch(
         "SELECT a.id, a.uid, e.id AS endpoint_id, e.event_types, e.channels FROM application a"
         " LEFT JOIN endpoint e ON e.app_id = a.id AND NOT e.disabled"
-        " WHERE a.id = ANY($1) OR a.uid = ANY($1)",
+        " WHERE (a.id = ANY($1) OR a.uid = ANY($1)) AND a.id <> $2",
         refs,
+        OPERATIONAL_APP_ID,  # its messages are written by shared/operational_outbox only
     )
     endpoints: dict[str, list[EndpointFilter]] = defaultdict(list)
     by_ref: dict[str, str] = {}

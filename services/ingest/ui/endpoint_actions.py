@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from services.ingest.api.endpoints import DEFAULT_GRACE_SECONDS
 from services.ingest.keys import MESSAGES, POOL
 from services.ingest.models.endpoints import RecoverIn
+from services.ingest.store import endpoint_events as reported
 from services.ingest.store import endpoints as store
 from services.ingest.store import messages as message_store
 from services.ingest.ui.endpoint_page import render_endpoint
@@ -30,7 +31,7 @@ Row = asyncpg.Record
 @with_endpoint
 async def disable_or_enable(request: web.Request, app: Row, endpoint: Row) -> web.Response:
     disabled = request.match_info["change"] == "disable"
-    await store.update(request.app[POOL], endpoint["id"], {"disabled": disabled})
+    await reported.update(request.app[POOL], endpoint, {"disabled": disabled})
     return see_other(endpoint_path(endpoint), "endpoint-disabled" if disabled else "endpoint-enabled")
 
 
@@ -38,7 +39,7 @@ async def disable_or_enable(request: web.Request, app: Row, endpoint: Row) -> we
 @action
 @with_endpoint
 async def delete(request: web.Request, app: Row, endpoint: Row) -> web.Response:
-    await store.delete(request.app[POOL], endpoint["id"])
+    await reported.delete(request.app[POOL], endpoint)
     return see_other(f"/ui/apps/{app['id']}", "endpoint-deleted")
 
 

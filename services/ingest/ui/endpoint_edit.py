@@ -6,7 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest.keys import POOL, SETTINGS
-from services.ingest.store import endpoints as store
+from services.ingest.store import endpoint_events as reported
 from services.ingest.ui.endpoint_form import EndpointForm, is_sensitive
 from services.ingest.ui.event_types import catalogue_names
 from services.ingest.ui.guard import action, page, posted
@@ -58,7 +58,7 @@ async def create_endpoint(request: web.Request, app: Row) -> web.Response:
     values = await _checked(request, form)
     if values is None:
         return await _form_page(request, app, form, status=422)
-    row = await store.insert(request.app[POOL], app["id"], values, signing.new_secret())
+    row = await reported.insert(request.app[POOL], app["id"], values, signing.new_secret())
     return see_other(endpoint_path(row), "endpoint-created")
 
 
@@ -78,5 +78,5 @@ async def update_endpoint(request: web.Request, app: Row, endpoint: Row) -> web.
     values = await _checked(request, form)
     if values is None:
         return await _form_page(request, app, form, endpoint, status=422)
-    await store.update(request.app[POOL], endpoint["id"], values)
+    await reported.update(request.app[POOL], endpoint, values)
     return see_other(endpoint_path(endpoint), "endpoint-saved")
