@@ -27,6 +27,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 
+from services.dispatcher import operational
 from services.dispatcher.attempt_rows import (
     AttemptRow,
     DestinationUpdate,
@@ -93,7 +94,7 @@ UPDATE endpoint SET disabled = true, updated_at = now(),
     disabled_reason = 'no successful delivery since ' || to_char(failing_since AT TIME ZONE 'UTC',
         'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (HOOKLINE_DISABLE_AFTER)'
 WHERE id = ANY($1::text[]) AND NOT disabled AND failing_since <= now() - $2::interval
-RETURNING id, app_id, failing_since, disabled_reason
+RETURNING id, app_id, uid, failing_since, disabled_reason
 """
 
 
@@ -274,6 +275,8 @@ class AttemptLog:
                 ids = sorted(failing)
                 await conn.execute(_FAILING, ids, [failing[i] for i in ids])
                 disabled = await conn.fetch(_DISABLE, ids, self._disable_after)
+            # In this transaction: an event exists if and only if its outcome does.
+            await operational.report(conn, entries, disabled)
         for row in disabled:
             ENDPOINTS_DISABLED.inc()
             log.warning(
