@@ -30,8 +30,9 @@ _CLAIM_UNPUBLISHED = """
 SELECT d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload, m.created_at
 FROM message_destination d JOIN message m ON m.id = d.msg_id
 -- Operational events are published by this relay only (shared/operational_outbox.py):
--- no grace period to wait out for them.
-WHERE NOT d.published AND (d.updated_at < now() - make_interval(secs => $1) OR d.app_id = $3)
+-- no grace period to wait out for them (a manual resend, trigger 1, is published directly).
+WHERE NOT d.published
+  AND (d.updated_at < now() - make_interval(secs => $1) OR (d.app_id = $3 AND d.trigger_type = 0))
 ORDER BY d.updated_at
 LIMIT $2
 FOR UPDATE OF d SKIP LOCKED

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.ingest.store.messages import EXPUNGED_RESPONSE
+from shared.operational import OPERATIONAL_APP_ID
 from shared.status import MessageStatus
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -105,11 +106,12 @@ async def usage_by_app(conn: Conn, app_ids: list[str] | None, since: datetime, u
     rows = await conn.fetch(
         "SELECT a.id, a.uid, count(d.msg_id) AS n FROM application a"
         " LEFT JOIN message_destination d ON d.app_id = a.id AND d.created_at >= $2 AND d.created_at < $3"
-        " WHERE $1::text[] IS NULL OR a.id = ANY($1)"
+        " WHERE ($1::text[] IS NULL OR a.id = ANY($1)) AND a.id <> $4"
         " GROUP BY a.id, a.uid ORDER BY a.id",
         app_ids,
         since,
         until,
+        OPERATIONAL_APP_ID,
     )
     return [{"messageDestinations": r["n"], "appId": r["id"], "appUid": r["uid"]} for r in rows]
 
