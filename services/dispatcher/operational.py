@@ -19,6 +19,7 @@ import asyncpg
 from services.dispatcher.attempt_rows import AttemptRow, Entry
 from shared import operational_outbox
 from shared.operational import (
+    FAILING_AFTER,
     OperationalEvent,
     attempt_data,
     attempt_event_type,
@@ -28,15 +29,21 @@ from shared.operational import (
 )
 from shared.status import MessageStatus
 
+_SUCCESS, _FAIL = int(MessageStatus.SUCCESS), int(MessageStatus.FAIL)
+
 
 def _due(entries: Sequence[Entry]) -> list[tuple[str, AttemptRow]]:
     due = []
     for entry in entries:
         attempt = entry.attempt
-        if attempt is None or is_operational(attempt.app_id):
+        # Before the 4th attempt only a final failure is worth an event: the usual batch,
+        # first-attempt successes, is passed over here at the cost of two comparisons.
+        if attempt is None or (attempt.attempt_number < FAILING_AFTER and entry.destination.status != _FAIL):
+            continue
+        if is_operational(attempt.app_id):
             continue
         event_type = attempt_event_type(
-            succeeded=attempt.status == MessageStatus.SUCCESS,
+            succeeded=attempt.status == _SUCCESS,
             attempt_number=attempt.attempt_number,
             destination_status=entry.destination.status,
         )
