@@ -33,6 +33,9 @@ async def test_crud_headers_and_secret_round_trip(svix, db_pool):
         ep.id.startswith("ep_") and ep.event_types == ["endpoint.disabled"] and ep.metadata == {"team": "sre"}
     )
     assert (await ops.get("pager")).id == ep.id
+    with pytest.raises(HttpError) as conflict:
+        await ops.create(OperationalWebhookEndpointIn(url=URL, uid="pager"))
+    assert conflict.value.status_code == 409 and conflict.value.code == "conflict"
     assert (await ops.get_secret(ep.id)).key == given
     sealed = await db_pool.fetchval("SELECT secret FROM endpoint WHERE id = $1", ep.id)
     assert given not in sealed  # sealed at rest like any endpoint secret
