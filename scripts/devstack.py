@@ -81,6 +81,7 @@ def banner() -> Iterator[str]:
     token = os.environ.get("HOOKLINE_API_TOKEN", DEFAULT_TOKEN)
     yield f"API        http://127.0.0.1:{env_port('ingest')}/api/v1"
     yield f"API token  {token}  (header  Authorization: Bearer {token})"
+    yield f"dashboard  http://127.0.0.1:{env_port('ingest')}/ui/  (sign in with the API token)"
     for name in SERVICES:
         yield f"metrics    http://127.0.0.1:{env_port(name)}/metrics  ({name})"
     yield "Ctrl-C stops all three."

@@ -111,7 +111,9 @@ async def test_the_old_schema_migrates_in_place_without_losing_a_row(fresh_dsn: 
         before = await _snapshot(conn)
         assert len(before[_ATTEMPTS]) == 60
         # When the next migrations are applied
-        assert await apply_migrations(fresh_dsn) == ["006_partitioned_history"]
+        later = [p.stem for p in migration_files() if p.stem > "005_event_type_schemas"]
+        assert later[0] == "006_partitioned_history"
+        assert await apply_migrations(fresh_dsn) == later
         # Then every row is there, in daily partitions
         assert await _snapshot(conn) == before
         kinds = await conn.fetch(
