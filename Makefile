@@ -27,7 +27,8 @@ help:
 	@echo "make venv      create .venv and install hookline[dev] (only when pyproject.toml changed)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make fmt       ruff format + ruff check --fix"
-	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min)"
+	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min);"
+	@echo "               PEER=1 adds Celery prefork-2 on the same receiver (its own venv)"
 	@echo "make chaos     faults and abuse (also in make test) plus the isolation ratio (~6 min)"
 
 venv: $(VENV_STAMP)
@@ -86,7 +87,7 @@ fmt: venv
 # Throughput and latency beside this machine's own ceilings (about 5 minutes on 2 cores);
 # prints a markdown table and writes bench/results/latest.json.
 bench: venv services
-	"$(VENV_PY)" -m bench.run
+	"$(VENV_PY)" -m bench.run $(if $(PEER),--peer,)
 
 # The chaos suite (5,000 messages per fault scenario; `make test` runs it too), plus the
 # dispatcher's isolation ratio, a measurement too noisy on a shared machine for `make test`.

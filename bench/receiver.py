@@ -1,9 +1,10 @@
 """The fast local receiver the benchmark delivers to.
 
 nginx (Debian's package, installed on demand) answers 204 on one port and fails half
-of the requests with 500 on another (for the retry path); when nginx can't be had, an
-aiohttp receiver in its own process does the same job, more slowly (the report says
-which one ran).
+of the requests with 500 on another (for the retry path); a third port answers 204 and
+writes each request's arrival time to a file (the peer comparison times its drain
+there, at the receiver). When nginx can't be had, an aiohttp receiver in its own
+process does the same job, more slowly (the report says which one ran).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ http {{
     scgi_temp_path {dir}/scgi;
     keepalive_requests 1000000;
     split_clients "${{request_id}}" $fail {{ 50% 1; * 0; }}
+    log_format stamp '$msec';
     server {{
         listen 127.0.0.1:{ok_port};
         location / {{ return 204; }}
@@ -43,6 +45,11 @@ http {{
     server {{
         listen 127.0.0.1:{flaky_port};
         location / {{ if ($fail) {{ return 500; }} return 204; }}
+    }}
+    server {{
+        listen 127.0.0.1:{stamp_port};
+        access_log {stamps} stamp;
+        location / {{ return 204; }}
     }}
 }}
 """
@@ -66,7 +73,13 @@ class Receiver:
     kind: str
     ok_url: str
     flaky_url: str
+    stamp_url: str  # answers 204 and logs each arrival's unix time to ``stamps``
+    stamps: Path
     process: subprocess.Popen
+
+    def arrivals(self) -> list[float]:
+        text = self.stamps.read_text() if self.stamps.exists() else ""
+        return sorted(float(line) for line in text.split())
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM if self.kind == "aiohttp" else signal.SIGQUIT)
@@ -91,22 +104,33 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 def start_receiver() -> Receiver:
     # Ports nobody holds: on a fixed port a leftover server would answer in the bench's place.
-    ok_port, flaky_port = free_port(), free_port()
+    ok_port, flaky_port, stamp_port = free_port(), free_port(), free_port()
+    workdir = tempfile.mkdtemp(prefix="hookline-bench-receiver-")
+    stamps = Path(workdir, "stamps.log")
     nginx = ensure_nginx()
     if nginx:
-        workdir = tempfile.mkdtemp(prefix="hookline-bench-nginx-")
         conf = Path(workdir, "nginx.conf")
-        conf.write_text(NGINX_CONF.format(dir=workdir, ok_port=ok_port, flaky_port=flaky_port))
+        conf.write_text(
+            NGINX_CONF.format(
+                dir=workdir, ok_port=ok_port, flaky_port=flaky_port, stamp_port=stamp_port, stamps=stamps
+            )
+        )
         process = subprocess.Popen([nginx, "-c", str(conf), "-p", workdir], stderr=subprocess.DEVNULL)
         kind = "nginx"
     else:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.aiohttp_receiver", str(ok_port), str(flaky_port)]
-        )
+        ports = (str(ok_port), str(flaky_port), str(stamp_port))
+        process = subprocess.Popen([sys.executable, "-m", "bench.aiohttp_receiver", *ports, str(stamps)])
         kind = "aiohttp"
-    _wait_port(ok_port)
-    _wait_port(flaky_port)
+    for port in (ok_port, flaky_port, stamp_port):
+        _wait_port(port)
     time.sleep(0.2)
     if process.poll() is not None:  # nginx gives up on every port when one bind fails
         raise RuntimeError(f"the {kind} receiver exited at start (code {process.returncode})")
-    return Receiver(kind, f"http://127.0.0.1:{ok_port}/hook", f"http://127.0.0.1:{flaky_port}/hook", process)
+    return Receiver(
+        kind,
+        f"http://127.0.0.1:{ok_port}/hook",
+        f"http://127.0.0.1:{flaky_port}/hook",
+        f"http://127.0.0.1:{stamp_port}/hook",
+        stamps,
+        process,
+    )

@@ -15,6 +15,8 @@ ROWS = [
     ("delivery_1proc", "deliveries, 1 dispatcher process", "/s", "ceiling_loop"),
     ("delivery_2proc", "deliveries, 2 dispatcher processes", "/s", "ceiling_loop"),
     ("retry_path", "deliveries with half the requests failing", "/s", "ceiling_loop"),
+    ("peer_celery_2proc", "peer: Celery prefork-2 + requests, timed at the receiver", "/s", None),
+    ("peer_hookline_2proc", "2 dispatcher processes, timed at the receiver", "/s", "peer_celery_2proc"),
     ("e2e_pipeline_max", "HTTP ingest → delivery, one process each, at once", "msg/s", "ceiling_loop"),
 ]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench import ceilings, delivery
+from bench import ceilings, delivery, peer
 from bench.hygiene import clean_slate
 from bench.load import http_ingest_rate, publish_ingest_events
 from bench.profile import start_profiler
@@ -165,6 +165,40 @@ async def measure_latency(results: dict, notes: list[str], logdir: Path) -> None
     )
 
 
+async def measure_peer(results: dict, notes: list[str], receiver, logdir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two dispatcher processes and Celery prefork-2 drain 20,000 queued deliveries each to the
+    same receiver port, both timed there (first arrival to last)."""
+    before = len(receiver.arrivals())
+    await delivery.delivery_rate(logdir, receiver.stamp_url, workers=2, messages=200, endpoints=100)
+    arrivals = receiver.arrivals()[before:]
+    results["peer_hookline_2proc"] = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    results["peer_celery_2proc"] = await peer.celery_drain_rate(AMQP_URL, receiver, total=20_000)
+    notes.append(
+        "peer: Celery 5 prefork pool of 2 with `requests` (acks late, quorum queue, HMAC-signed, own venv"
+        " .venv-peer) against Hookline with 2 dispatcher processes (every attempt logged); 20,000"
+        " pre-queued 1 KiB deliveries each, timed at the receiver"
+    )
+
+
+async def main_peer() -> None:
+    """Only the peer comparison (about a minute, plus the peer venv's first install)."""
+    started = time.perf_counter()
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    notes: list[str] = []
+    async with clean_slate(AMQP_URL) as logdir:
+        receiver = start_receiver()
+        notes.append(f"receiver: {receiver.kind}")
+        try:
+            await measure_peer(results, notes, receiver, logdir)
+        finally:
+            receiver.stop()
+    results["duration_s"] = time.perf_counter() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "peer.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results, notes))
+    print(f"\nlogs: {logdir}\nresults: {RESULTS / 'peer.json'}")
+
+
 async def main_latency() -> None:
     """Only the pipeline's maximum and the latency at half of it (about 40 s)."""
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -244,7 +278,7 @@ async def main_ingest_schema(seconds: int) -> None:
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'ingest_schema.json'}")
 
 
-async def main() -> None:
+async def main(with_peer: bool) -> None:
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
@@ -261,6 +295,8 @@ async def main() -> None:
             await measure_ingest(results, notes, receiver.ok_url, logdir)
             await measure_schema_cost(results, notes, logdir, purge)
             await measure_delivery(results, notes, receiver, logdir)
+            if with_peer:
+                await measure_peer(results, notes, receiver, logdir)
         finally:
             receiver.stop()
     results["duration_s"] = time.perf_counter() - started
@@ -274,8 +310,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=["ingest-http", "ingest-schema", "latency", "delivery"],
+        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer"],
         help="measure only this figure (beside its ceiling)",
+    )
+    parser.add_argument(
+        "--peer", action="store_true", help="also Celery prefork-2 on the same receiver (make bench PEER=1)"
     )
     parser.add_argument("--seconds", type=int, default=8, help="HTTP ingest load duration (--only)")
     parser.add_argument("--rounds", type=int, default=3, help="loop/dispatcher pairs (--only delivery)")
@@ -300,5 +339,7 @@ if __name__ == "__main__":
         asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":
         asyncio.run(main_latency())
+    elif args.only == "peer":
+        asyncio.run(main_peer())
     else:
-        asyncio.run(main())
+        asyncio.run(main(args.peer))
