@@ -44,9 +44,10 @@ async def verify_delivery(
     tolerance: float = signing.DEFAULT_TOLERANCE_SECONDS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Delivery:
-    """Verify a delivery against ``secret`` (or any of several during a rotation)."""
+    """Verify a delivery against ``secret`` (or any of several during a rotation): a
+    ``whsec_`` secret checks ``v1`` signatures, a ``whpk_`` public key ``v1a`` ones."""
     secrets = [secret] if isinstance(secret, str) else list(secret)
-    keys = [signing.decode_secret(s) for s in secrets]
+    keys = [signing.verifying_key(s) for s in secrets]
     try:
         body = await read_body(request, max_body_bytes)
     except BodyTooLarge as exc:

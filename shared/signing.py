@@ -1,9 +1,13 @@
 """Standard Webhooks v1 signatures: the one implementation Hookline signs and verifies with.
 
 ``webhook-signature`` is a space-separated list of ``v1,<base64 HMAC-SHA256>`` over
-``"{id}.{timestamp}.{body}"``; secrets are ``whsec_`` plus base64 bytes. Unlike the
-reference library, every malformed input raises a ``VerificationError`` subclass that
-names the problem, never a bare ``ValueError``.
+``"{id}.{timestamp}.{body}"``; secrets are ``whsec_`` plus base64 bytes. An endpoint may
+instead hold an Ed25519 private key, ``whsk_`` plus the base64 of its 32-byte seed (or of
+the 64-byte seed-and-public-key form libsodium writes): its deliveries carry
+``v1a,<base64 Ed25519 signature>`` of the same bytes, and its receiver holds only the
+public key, ``whpk_`` plus the base64 of its 32 bytes (Standard Webhooks' asymmetric
+signatures). Unlike the reference library, every malformed input raises a
+``VerificationError`` subclass that names the problem, never a bare ``ValueError``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 SECRET_PREFIX = "whsec_"
+PRIVATE_KEY_PREFIX = "whsk_"
+PUBLIC_KEY_PREFIX = "whpk_"
+# What a delivery is signed with: HMAC key bytes (``v1``) or an Ed25519 private key (``v1a``).
+SigningKey = bytes | Ed25519PrivateKey
 DEFAULT_TOLERANCE_SECONDS = 5 * 60
 
 
@@ -48,7 +60,7 @@ class TimestampTooNew(VerificationError):
 
 
 class InvalidSecret(ValueError):
-    """A configured secret is not ``whsec_`` + base64."""
+    """A configured secret is not ``whsec_`` + base64, nor a well-formed ``whsk_``/``whpk_`` key."""
 
 
 def new_secret(size: int = 24) -> str:
@@ -66,6 +78,53 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
+def _key_bytes(value: str, prefix: str, sizes: tuple[int, ...]) -> bytes:
+    try:
+        raw = base64.b64decode(value.removeprefix(prefix), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidSecret(f"key is not base64 after the {prefix} prefix") from exc
+    if len(raw) not in sizes:
+        raise InvalidSecret(f"a {prefix} key is {' or '.join(map(str, sizes))} bytes, not {len(raw)}")
+    return raw
+
+
+def is_private_key(secret: str) -> bool:
+    return secret.startswith(PRIVATE_KEY_PREFIX)
+
+
+def private_key(secret: str) -> Ed25519PrivateKey:
+    """A ``whsk_`` secret as a key object; the 64-byte form must end with its own public key."""
+    raw = _key_bytes(secret, PRIVATE_KEY_PREFIX, (32, 64))
+    key = Ed25519PrivateKey.from_private_bytes(raw[:32])
+    if len(raw) == 64 and raw[32:] != key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw):
+        raise InvalidSecret("the last 32 bytes of a 64-byte whsk_ key are not its public key")
+    return key
+
+
+def public_key(secret: str) -> str:
+    """The ``whpk_`` key a receiver verifies a ``whsk_`` endpoint's deliveries with."""
+    raw = private_key(secret).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return PUBLIC_KEY_PREFIX + base64.b64encode(raw).decode()
+
+
+def shown_secret(secret: str) -> str:
+    """What the API returns for an endpoint's secret: a private key never leaves, its
+    public key does."""
+    return public_key(secret) if is_private_key(secret) else secret
+
+
+def signing_key(secret: str) -> SigningKey:
+    """A stored secret loaded once for signing (the dispatcher's endpoint cache holds these)."""
+    return private_key(secret) if is_private_key(secret) else decode_secret(secret)
+
+
+def verifying_key(secret: str) -> bytes | Ed25519PublicKey:
+    """What a receiver checks with: ``whsec_`` bytes (``v1``) or a ``whpk_`` public key (``v1a``)."""
+    if secret.startswith(PUBLIC_KEY_PREFIX):
+        return Ed25519PublicKey.from_public_bytes(_key_bytes(secret, PUBLIC_KEY_PREFIX, (32,)))
+    return decode_secret(secret)
+
+
 def signed_prefix(msg_id: str, timestamp: int) -> bytes:
     """What the MAC covers before the body: ``"{id}.{timestamp}."``."""
     return b"%s.%d." % (msg_id.encode(), timestamp)
@@ -77,13 +136,23 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def signature_header(keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+def sign_ed25519(key: Ed25519PrivateKey, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One ``v1a,<base64>`` signature: Ed25519 over the same bytes ``v1`` MACs."""
+    return "v1a," + base64.b64encode(key.sign(signed_prefix(msg_id, timestamp) + body)).decode()
+
+
+def signature_header(keys: Iterable[SigningKey], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: one signature per valid key, space-separated."""
-    return " ".join(sign(key, msg_id, timestamp, body) for key in keys)
+    return " ".join(
+        sign(key, msg_id, timestamp, body)
+        if type(key) is bytes
+        else sign_ed25519(key, msg_id, timestamp, body)  # type: ignore[arg-type]
+        for key in keys
+    )
 
 
 def delivery_headers(
-    keys: Iterable[bytes], msg_id: str, body: bytes, now: float | None = None
+    keys: Iterable[SigningKey], msg_id: str, body: bytes, now: float | None = None
 ) -> dict[str, str]:
     timestamp = int(time.time() if now is None else now)
     return {
@@ -124,6 +193,7 @@ class SignatureHeaders:
     msg_id: str
     timestamp: int
     offered: tuple[str, ...]  # the base64 values of the v1 entries
+    offered_v1a: tuple[str, ...] = ()  # and of the v1a (Ed25519) entries
 
 
 def read_headers(
@@ -135,20 +205,31 @@ def read_headers(
     """
     msg_id = _header(headers, "webhook-id")
     timestamp = check_timestamp(_header(headers, "webhook-timestamp"), tolerance, now)
-    offered = []
+    offered: dict[str, list[str]] = {"v1": [], "v1a": []}
     for part in _header(headers, "webhook-signature").split(" "):
         version, sep, value = part.partition(",")
         if not sep or not value:
             raise MalformedHeader("webhook-signature entries must look like v1,<base64>")
-        if version == "v1":
-            offered.append(value)
-    if not offered:
-        raise MalformedHeader("webhook-signature has no v1 signature")
-    return SignatureHeaders(msg_id, timestamp, tuple(offered))
+        if version in offered:
+            offered[version].append(value)
+    if not offered["v1"] and not offered["v1a"]:
+        raise MalformedHeader("webhook-signature has no v1 or v1a signature")
+    return SignatureHeaders(msg_id, timestamp, tuple(offered["v1"]), tuple(offered["v1a"]))
+
+
+def _ed25519_matches(key: Ed25519PublicKey, signed: SignatureHeaders, body: bytes) -> bool:
+    data = signed_prefix(signed.msg_id, signed.timestamp) + body
+    for candidate in signed.offered_v1a:
+        try:
+            key.verify(base64.b64decode(candidate, validate=True), data)
+            return True
+        except (InvalidSignature, binascii.Error, ValueError):
+            continue
+    return False
 
 
 def verify(
-    keys: Iterable[bytes],
+    keys: Iterable[bytes | Ed25519PublicKey],
     headers: Mapping[str, str],
     body: bytes,
     *,
@@ -161,6 +242,10 @@ def verify(
     """
     signed = read_headers(headers, tolerance=tolerance, now=now)
     for key in keys:
+        if isinstance(key, Ed25519PublicKey):
+            if _ed25519_matches(key, signed, body):
+                return signed.msg_id
+            continue
         expected = sign(key, signed.msg_id, signed.timestamp, body)[3:].encode()
         if any(hmac.compare_digest(expected, candidate.encode()) for candidate in signed.offered):
             return signed.msg_id

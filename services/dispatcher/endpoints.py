@@ -27,7 +27,8 @@ import structlog
 from shared import encryption
 from shared.keyring import KeyRingError
 from shared.listener import ChangeListener
-from shared.signing import InvalidSecret, decode_secret
+from shared.signing import InvalidSecret, signing_key
+from shared.signing import SigningKey as Key
 
 log = structlog.get_logger()
 
@@ -43,7 +44,7 @@ _SELECT = (
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    key: bytes
+    key: Key  # HMAC bytes (v1), or a loaded Ed25519 private key (v1a): parsed once per load
     expires_at: float | None = None  # unix seconds; None for the current secret
 
 
@@ -58,17 +59,17 @@ class Endpoint:
     throttle_rate: int | None
     failing_since: float | None
 
-    def signing_keys(self, now: float) -> list[bytes]:
+    def signing_keys(self, now: float) -> list[Key]:
         """The current secret and every rotated-out one still in its grace period."""
         return [k.key for k in self.keys if k.expires_at is None or k.expires_at > now]
 
 
 def _keys(secret: str, old_secrets: Iterable[dict[str, str]]) -> tuple[SigningKey, ...]:
-    keys = [SigningKey(decode_secret(secret))]
+    keys = [SigningKey(signing_key(secret))]
     for old in old_secrets or ():
         try:
             expires = datetime.fromisoformat(old["expiresAt"].replace("Z", "+00:00")).timestamp()
-            keys.append(SigningKey(decode_secret(old["key"]), expires))
+            keys.append(SigningKey(signing_key(old["key"]), expires))
         except (KeyError, ValueError, InvalidSecret):
             log.warning("ignoring an unreadable old secret")
     return tuple(keys)

@@ -182,8 +182,8 @@ async def patch_endpoint_headers(request: web.Request, body: EndpointHeadersPatc
 
 @routes.get(ONE + "/secret", response=EndpointSecretOut, tag=TAG)
 async def get_endpoint_secret(request: web.Request) -> EndpointSecretOut:
-    """The current signing secret."""
-    return EndpointSecretOut(key=(await endpoint_or_404(request))["secret"])
+    """The current signing secret; for an Ed25519 (``whsk_``) endpoint, its public ``whpk_`` key."""
+    return EndpointSecretOut(key=signing.shown_secret((await endpoint_or_404(request))["secret"]))
 
 
 @routes.post(
@@ -196,13 +196,14 @@ async def get_endpoint_secret(request: web.Request) -> EndpointSecretOut:
 async def rotate_endpoint_secret(request: web.Request, body: EndpointSecretRotateIn) -> EndpointSecretOut:
     """Start using a new secret; the old one keeps signing for the grace period (24 h).
 
-    Answers with the new secret, as current Svix SDKs expect (older ones ignore the body).
+    Answers with the new secret, as current Svix SDKs expect (older ones ignore the body);
+    a ``whsk_`` private key is answered with its public ``whpk_`` key, never itself.
     """
     endpoint = await endpoint_or_404(request)
     grace = DEFAULT_GRACE_SECONDS if body.grace_period_seconds is None else body.grace_period_seconds
     key = body.key or signing.new_secret()
     await store.rotate_secret(pool_of(request), endpoint, key, grace)
-    return EndpointSecretOut(key=key)
+    return EndpointSecretOut(key=signing.shown_secret(key))
 
 
 @routes.get(ONE + "/stats", query=StatsQuery, response=EndpointStats, tag=TAG)

@@ -128,8 +128,10 @@ async def delete_operational_webhook_endpoint(request: web.Request) -> None:
 async def get_operational_webhook_endpoint_secret(
     request: web.Request,
 ) -> OperationalWebhookEndpointSecretOut:
-    """The signing secret its deliveries are signed with (Standard Webhooks ``v1``)."""
-    return OperationalWebhookEndpointSecretOut(key=(await _endpoint_or_404(request))["secret"])
+    """The signing secret its deliveries are signed with (Standard Webhooks ``v1``), or the
+    public ``whpk_`` key of a ``whsk_`` endpoint (``v1a``)."""
+    secret = (await _endpoint_or_404(request))["secret"]
+    return OperationalWebhookEndpointSecretOut(key=signing.shown_secret(secret))
 
 
 @routes.post(

@@ -16,10 +16,12 @@ from services.ingest.models.common import (
     ThrottleRate,
     Uid,
 )
+from shared import signing
 from shared.target_policy import TargetRefused, check_url_syntax
 
-# Svix: base64 of random bytes, optionally prefixed with whsec_.
-SECRET_PATTERN = r"^(whsec_)?[a-zA-Z0-9+/=]{32,100}$"
+# Svix: base64 of random bytes, optionally prefixed with whsec_; or an Ed25519 private key,
+# whsk_ + base64 of its 32-byte seed (or libsodium's 64 bytes), signing v1a.
+SECRET_PATTERN = r"^(whsec_|whsk_)?[a-zA-Z0-9+/=]{32,100}$"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$")
 # Headers Hookline sets itself or that would break the request framing.
 _RESERVED = {"host", "content-length", "content-type", "transfer-encoding", "connection"}
@@ -50,7 +52,15 @@ def _check_headers(headers: dict[str, str]) -> dict[str, str]:
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=65536), AfterValidator(_check_url)]
 Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
-Secret = Annotated[str, StringConstraints(pattern=SECRET_PATTERN)]
+
+
+def _check_secret(secret: str) -> str:
+    if signing.is_private_key(secret):
+        signing.private_key(secret)  # InvalidSecret (a ValueError) names what is wrong
+    return secret
+
+
+Secret = Annotated[str, StringConstraints(pattern=SECRET_PATTERN), AfterValidator(_check_secret)]
 EventTypeList = Annotated[list[EventTypeName], Field(min_length=1)]
 ChannelList = Annotated[list[Channel], Field(min_length=1, max_length=10)]
 Description = Annotated[str, StringConstraints(max_length=4096)]

@@ -48,7 +48,7 @@ async def delete(request: web.Request, app: Row, endpoint: Row) -> web.Response:
 @with_endpoint
 async def reveal_secret(request: web.Request, app: Row, endpoint: Row) -> web.Response:
     """Shown in the answer to a post, so the secret never sits in a URL or the history."""
-    return await render_endpoint(request, app, endpoint, secret=endpoint["secret"])
+    return await render_endpoint(request, app, endpoint, secret=signing.shown_secret(endpoint["secret"]))
 
 
 @routes.post(ONE + "/secret/rotate")
