@@ -135,6 +135,8 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+    # OTLP/HTTP collector base URL (http://collector:4318): traces on; unset, off and free.
+    otel_endpoint: str | None = None
 
     @field_validator("allowed_target_cidrs", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ H_EVENT_TYPE = "x-hookline-event-type"
 H_CREATED = "x-hookline-created-at"
 H_ATTEMPT = "x-hookline-attempt"  # 1 for the first attempt of this task
 H_TRIGGER = "x-hookline-trigger"  # 0 scheduled, 1 manual (resend / recover)
+H_TRACE = "traceparent"  # W3C trace context of the message's trace, when tracing is on
 
 TRIGGER_SCHEDULED = 0
 TRIGGER_MANUAL = 1
@@ -46,6 +47,7 @@ class DeliveryTask:
     payload: bytes
     attempt: int = 1
     trigger: int = TRIGGER_SCHEDULED
+    traceparent: str | None = None  # carried unchanged through retries (shared/tracing.py)
 
     def log_context(self) -> dict[str, object]:
         """What every log line about this task carries (``shared.logging.WORK``)."""
@@ -60,7 +62,7 @@ class DeliveryTask:
         return replace(self, attempt=self.attempt + 1)
 
     def headers(self) -> dict[str, object]:
-        return {
+        headers: dict[str, object] = {
             H_MSG: self.msg_id,
             H_APP: self.app_id,
             H_ENDPOINT: self.endpoint_id,
@@ -69,6 +71,9 @@ class DeliveryTask:
             H_ATTEMPT: self.attempt,
             H_TRIGGER: self.trigger,
         }
+        if self.traceparent is not None:
+            headers[H_TRACE] = self.traceparent
+        return headers
 
     def to_amqp(self, **kwargs: object) -> aio_pika.Message:
         return aio_pika.Message(
@@ -112,6 +117,7 @@ class DeliveryTask:
                 payload=body,
                 attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
                 trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
+                traceparent=_text(h.get(H_TRACE)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedTask(f"not a delivery task: {exc}") from exc
@@ -119,6 +125,12 @@ class DeliveryTask:
     @property
     def created_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.created_at, UTC)
+
+
+def _text(raw: object) -> str | None:
+    if isinstance(raw, bytes):  # pamqp reads an AMQP long string as bytes
+        return raw.decode(errors="replace")
+    return raw if isinstance(raw, str) else None
 
 
 def _created_seconds(raw: object) -> float:

@@ -36,6 +36,8 @@ from pamqp.commands import Basic
 
 from services.dispatcher.delivery import DeliveryHandler, Progress
 from services.dispatcher.settle import Arrival, Poisoned, Settler, delivery_count
+from services.dispatcher.traced import settle_traced
+from shared import tracing
 from shared.tasks import DeliveryTask, MalformedTask
 from shared.topology import Topology, declare_topology
 
@@ -122,7 +124,12 @@ class TaskConsumer:
         name = delivery.msg_id if isinstance(delivery, DeliveryTask) else "malformed"
         if isinstance(delivery, Poisoned):
             name = delivery.task.msg_id
-        task = asyncio.create_task(self._settle.run(message, delivery, progress), name=name)
+        # Chosen per task, not inside run: with tracing off a delivery costs nothing more.
+        if tracing.TRACER is None:
+            work = self._settle.run(message, delivery, progress)
+        else:
+            work = settle_traced(self._settle, message, delivery, progress)
+        task = asyncio.create_task(work, name=name)
         self._tasks[task] = progress
         task.add_done_callback(self._tasks.pop)
 

@@ -34,6 +34,7 @@ from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
 from services.dispatcher.settle import Settler
 from services.dispatcher.throttle import Throttle
+from shared import tracing
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.settings import Settings
@@ -172,6 +173,7 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
     app.router.add_get("/metrics", metrics_handler(before=probe.refresh, token=settings.metrics_token))
+    app.cleanup_ctx.append(tracing.lifecycle("hookline-dispatcher", settings.otel_endpoint))
     app.cleanup_ctx.append(resources)
     app.on_cleanup.append(lambda _app: probe.close())
     return app

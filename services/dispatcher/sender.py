@@ -12,6 +12,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -26,6 +27,7 @@ from services.dispatcher.http1 import (
     encode_headers,
     parse_target,
 )
+from shared import tracing
 from shared.backoff import AttemptOutcome, parse_retry_after
 from shared.response_text import response_text
 from shared.signing import delivery_headers
@@ -145,7 +147,15 @@ class Sender:
             signed = delivery_headers(
                 endpoint.signing_keys(started_at), task.msg_id, task.payload, started_at
             )
-            response = await self._client.post(endpoint.url, self._lines(endpoint, signed), task.payload)
+            lines = self._lines(endpoint, signed)
+            if tracing.TRACER is None:
+                response = await self._client.post(endpoint.url, lines, task.payload)
+            else:  # the host only: a URL's path or query may hold a receiver's token
+                with tracing.span(
+                    "POST", **{"server.address": urlsplit(endpoint.url).hostname or ""}
+                ) as span:
+                    response = await self._client.post(endpoint.url, lines, task.payload)
+                    span.set_attribute("http.response.status_code", response.status)
             outcome = AttemptOutcome(response.status, parse_retry_after(response.retry_after, time.time()))
         except Exception as exc:
             # Whatever a receiver sends ends here as a failed attempt, written and retried on

@@ -54,6 +54,7 @@ from services.dispatcher.metrics import (
 from services.dispatcher.parking import Parked, Parking
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.refusals import AttemptNotStored
+from shared import tracing
 from shared.backoff import DeadLetter, Delivered, RetryIn
 from shared.ids import new_id
 from shared.logging import WORK
@@ -104,7 +105,11 @@ class Settler:
                 WORK.set(arrival)  # this asyncio task's own context: no reset needed
                 settlement = await self._handler.handle(arrival, progress)
                 if isinstance(settlement, Attempted):  # the common case, without a coroutine more
-                    await self._attempted(arrival, settlement)
+                    if tracing.TRACER is None:
+                        await self._attempted(arrival, settlement)
+                    else:
+                        with tracing.span("attempt_log_and_ack"):
+                            await self._attempted(arrival, settlement)
                 else:
                     await self._carry_out(arrival, settlement, progress)
             else:

@@ -22,7 +22,7 @@ from services.ingest.retention import retention_loop
 from services.ingest.schema_gate import SCHEMA_GATE, SchemaGate
 from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
-from shared import encryption
+from shared import encryption, tracing
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.settings import Settings
@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_payload_bytes + 64 * 1024,
         middlewares=[
+            *([tracing.server_middleware()] if settings.otel_endpoint else []),
             metrics_middleware,
             error_middleware,
             bearer_auth_middleware(settings.api_token, _is_public),
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     app[BODY_READ_SECONDS] = settings.body_read_timeout
     install_routes(app)
     app.router.add_get("/metrics", metrics_handler(settings.metrics_token))
+    app.cleanup_ctx.append(tracing.lifecycle("hookline-ingest", settings.otel_endpoint))
     app.cleanup_ctx.append(resources)
     install_ui(app)
     return app

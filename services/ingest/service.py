@@ -22,6 +22,7 @@ from services.ingest.models.messages import MessageIn
 from services.ingest.outbox import PublishedMarker, task_from_row
 from services.ingest.publisher import DeliveryPublisher
 from services.ingest.schema_gate import SchemaGate
+from shared import tracing
 from shared.ids import new_id
 from shared.tasks import DeliveryTask
 from shared.web.errors import PayloadTooLarge
@@ -78,34 +79,39 @@ class MessageService:
         idempotency_key: str | None = None,
         with_content: bool = True,
     ) -> Accepted:
-        if self._schema_gate is not None:  # a dict lookup unless the type is enforced
-            self._schema_gate.check(body.event_type, body.payload)
-        payload = orjson.dumps(body.payload)
+        with tracing.span("validate"):
+            if self._schema_gate is not None:  # a dict lookup unless the type is enforced
+                self._schema_gate.check(body.event_type, body.payload)
+            payload = orjson.dumps(body.payload)
         if len(payload) > self._max_payload:
             raise PayloadTooLarge(f"payload is {len(payload)} bytes; the limit is {self._max_payload} bytes")
         created_at = datetime.now(UTC)
         msg_id = new_id("msg", created_at.timestamp())
         response = message_json(msg_id, body, created_at, payload, with_content)
-        result = await self._committer.submit(
-            PendingMessage(
-                app_ref=app_ref,
-                body=body,
-                msg_id=msg_id,
-                payload=payload.decode(),
-                created_at=created_at,
-                response=response,
-                idempotency=(idempotency_scope or "", idempotency_key) if idempotency_key else None,
+        with tracing.span("group_commit", **{"hookline.msg_id": msg_id}):  # the wait and the commit
+            result = await self._committer.submit(
+                PendingMessage(
+                    app_ref=app_ref,
+                    body=body,
+                    msg_id=msg_id,
+                    payload=payload.decode(),
+                    created_at=created_at,
+                    response=response,
+                    idempotency=(idempotency_scope or "", idempotency_key) if idempotency_key else None,
+                )
             )
-        )
         if isinstance(result, Replayed):
             return Accepted(result.status, result.body, None, 0, replayed=True)
         log.debug("message accepted", app_id=result.app_id, msg_id=msg_id, destinations=len(result.targets))
+        trace = tracing.traceparent()  # None unless tracing is on
+        created, event_type = created_at.timestamp(), body.event_type
         tasks = [
-            DeliveryTask(msg_id, result.app_id, ep_id, body.event_type, created_at.timestamp(), payload)
+            DeliveryTask(msg_id, result.app_id, ep_id, event_type, created, payload, traceparent=trace)
             for ep_id in result.targets
         ]
         DESTINATIONS_CREATED.inc(len(tasks))
-        await self.publish(tasks)
+        with tracing.span("publish_confirm", **{"hookline.tasks": len(tasks)}):
+            await self.publish(tasks)
         return Accepted(202, response, msg_id, len(tasks))
 
     async def publish(self, tasks: list[DeliveryTask]) -> None:
