@@ -135,6 +135,8 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+    # Delivery tasks spread over this many dispatch queues (shared/topology.py; docs/scaling.md).
+    dispatch_shards: int = Field(1, ge=1, le=64)
     # OTLP/HTTP collector base URL (http://collector:4318): traces on; unset, off and free.
     otel_endpoint: str | None = None
 

@@ -5,17 +5,29 @@ installations or two test runs can share one broker. Retry tiers are one durable
 queue per distinct delay: RabbitMQ only expires messages at the head of a queue, so
 a shared delay queue with per-message TTLs would make short delays wait behind long
 ones (RabbitMQ docs, "Time-To-Live and Expiration", per-message TTL caveats).
+
+Sharded dispatch (``HOOKLINE_DISPATCH_SHARDS`` = N > 1): delivery tasks spread over N
+quorum queues ``<prefix>.dispatch.<n>``, each bound to the dispatch exchange with the
+routing key ``shard.<n>``; an endpoint's shard is computed at publish (CRC-32 of its id,
+mod N), so no broker plugin is needed and every task of an endpoint meets the same queue.
+A retry goes to its tier with the shard key in its ``CC`` header; the sharded tiers set
+no dead-letter routing key, so RabbitMQ dead-letters each task with its original keys and
+the ``shard.<n>`` one brings it back to its own shard. A single-queue installation (N = 1)
+keeps the names and arguments it always had: a queue's arguments cannot change in place,
+which is also why the sharded tiers have names of their own (``<prefix>.retry.<delay>.sharded``).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
 DISPATCH_ROUTING_KEY = "task"
+MAX_SHARDS = 64
 
 
 class QueueArguments(TypedDict, total=False):
@@ -27,6 +39,7 @@ class QueueArguments(TypedDict, total=False):
     x_dead_letter_routing_key: str
     x_dead_letter_strategy: str
     x_overflow: str
+    x_queue_leader_locator: str
 
 
 def _amqp_args(args: QueueArguments) -> dict[str, object]:
@@ -52,10 +65,25 @@ class RetryTier:
         return delay_label(self.delay_seconds)
 
 
+def shard_of(endpoint_id: str, shards: int) -> int:
+    """The dispatch shard of an endpoint: stable across processes and restarts."""
+    return zlib.crc32(endpoint_id.encode()) % shards if shards > 1 else 0
+
+
 @dataclass(frozen=True)
 class Topology:
     prefix: str
     retry_delays: tuple[float, ...] = ()
+    shards: int = 1
+
+    @classmethod
+    def of(cls, settings: Any) -> Topology:
+        """The topology a service's settings describe."""
+        return cls(settings.amqp_prefix, tuple(settings.retry_schedule), settings.dispatch_shards)
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
 
     @property
     def dispatch_exchange(self) -> str:
@@ -63,7 +91,23 @@ class Topology:
 
     @property
     def dispatch_queue(self) -> str:
-        return f"{self.prefix}.dispatch"
+        """The single dispatch queue (N = 1), or the first shard."""
+        return self.dispatch_queues[0]
+
+    @property
+    def dispatch_queues(self) -> list[str]:
+        if not self.sharded:
+            return [f"{self.prefix}.dispatch"]
+        return [self.shard_queue(n) for n in range(self.shards)]
+
+    def shard_queue(self, shard: int) -> str:
+        return f"{self.prefix}.dispatch.{shard}"
+
+    def routing_key(self, endpoint_id: str) -> str:
+        """Where ingest publishes an endpoint's tasks on the dispatch exchange."""
+        if not self.sharded:
+            return DISPATCH_ROUTING_KEY
+        return f"shard.{shard_of(endpoint_id, self.shards)}"
 
     @property
     def retry_exchange(self) -> str:
@@ -96,7 +140,8 @@ class Topology:
     def retry_tiers(self) -> list[RetryTier]:
         """One tier per distinct delay, shortest first."""
         delays = sorted(set(self.retry_delays))
-        return [RetryTier(d, f"{self.prefix}.retry.{delay_label(d)}") for d in delays]
+        suffix = ".sharded" if self.sharded else ""
+        return [RetryTier(d, f"{self.prefix}.retry.{delay_label(d)}{suffix}") for d in delays]
 
     def tier_for(self, delay_seconds: float) -> RetryTier:
         for tier in self.retry_tiers():
@@ -115,7 +160,7 @@ class Topology:
 
     def queues(self) -> list[str]:
         return [
-            self.dispatch_queue,
+            *self.dispatch_queues,
             *(t.queue for t in self.retry_tiers()),
             self.dead_queue,
             self.ingest_queue,
@@ -137,20 +182,29 @@ async def declare_topology(channel: AbstractChannel, topo: Topology) -> None:
     )
     await channel.declare_exchange(topo.inbound_exchange, aio_pika.ExchangeType.TOPIC, durable=durable)
 
-    queue = await channel.declare_queue(topo.dispatch_queue, durable=True, arguments=_amqp_args(_QUORUM))
-    await queue.bind(dispatch, DISPATCH_ROUTING_KEY)
+    if not topo.sharded:
+        queue = await channel.declare_queue(topo.dispatch_queue, durable=True, arguments=_amqp_args(_QUORUM))
+        await queue.bind(dispatch, DISPATCH_ROUTING_KEY)
+    for n in range(topo.shards if topo.sharded else 0):
+        # balanced: each new shard's leader on the node with the fewest leaders
+        shard_args: QueueArguments = {**_QUORUM, "x_queue_leader_locator": "balanced"}
+        queue = await channel.declare_queue(
+            topo.shard_queue(n), durable=True, arguments=_amqp_args(shard_args)
+        )
+        await queue.bind(dispatch, f"shard.{n}")
 
     for tier in topo.retry_tiers():
         args: QueueArguments = {
             **_QUORUM,
             "x_message_ttl": int(tier.delay_seconds * 1000),
             "x_dead_letter_exchange": topo.dispatch_exchange,
-            "x_dead_letter_routing_key": DISPATCH_ROUTING_KEY,
             # Quorum queues dead-letter at-most-once unless told otherwise; a retry
             # must never vanish between its tier and the dispatch queue.
             "x_dead_letter_strategy": "at-least-once",
             "x_overflow": "reject-publish",
         }
+        if not topo.sharded:  # sharded: the task's own keys, its CC header naming its shard
+            args["x_dead_letter_routing_key"] = DISPATCH_ROUTING_KEY
         queue = await channel.declare_queue(tier.queue, durable=True, arguments=_amqp_args(args))
         await queue.bind(retry, tier.label)
 

@@ -103,7 +103,7 @@ async def _delete_topologies(made: list[Settings]) -> None:
         channel = await connection.channel()
         for settings in made:
             # Deleting what does not exist is not an error in RabbitMQ (since 3.2).
-            await delete_topology(channel, Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
+            await delete_topology(channel, Topology.of(settings))
     finally:
         await connection.close()
 

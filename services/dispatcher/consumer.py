@@ -1,4 +1,6 @@
-"""Consumes ``<prefix>.dispatch``: the consumer callback of every delivery.
+"""Consumes ``<prefix>.dispatch`` (or every shard ``<prefix>.dispatch.<n>``, plus any
+dispatch queue a former shard count left behind, until it is deleted): the consumer
+callback of every delivery.
 
 A message whose task is to be parked on arrival (its endpoint's circuit is open, or
 the endpoint's slots and queue are full: ``DeliveryHandler.park_at_once``) goes to
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
+import aiormq
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import AbstractChannel, DeliveredMessage
@@ -39,7 +42,7 @@ from services.dispatcher.settle import Arrival, Poisoned, Settler, delivery_coun
 from services.dispatcher.traced import settle_traced
 from shared import tracing
 from shared.tasks import DeliveryTask, MalformedTask
-from shared.topology import Topology, declare_topology
+from shared.topology import MAX_SHARDS, Topology, declare_topology
 
 log = structlog.get_logger()
 
@@ -61,17 +64,24 @@ class TaskConsumer:
         self._connection: AbstractRobustConnection | None = None
         self._reconnecting: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._raw: AbstractChannel | None = None  # the underlay the consumer is registered on
-        self._tag: str | None = None
+        self._tags: dict[str, str] = {}  # queue -> consumer tag
+        self._queues: list[str] = list(topology.dispatch_queues)
         self._tasks: dict[asyncio.Task[None], Progress] = {}
         self.draining = False
 
     @property
     def consuming(self) -> bool:
-        return self._tag is not None and self._raw is not None and not self._raw.is_closed
+        return bool(self._tags) and self._raw is not None and not self._raw.is_closed
 
     async def on_connect(self, connection: AbstractRobustConnection) -> None:
+        self._queues = [*self._topology.dispatch_queues, *await _existing(connection, self._topology)]
+        if len(self._queues) > len(self._topology.dispatch_queues):
+            log.info("also consuming dispatch queues of another shard count", queues=self._queues)
         channel = await connection.channel()
-        await channel.set_qos(prefetch_count=self._prefetch)  # restored with the channel
+        # Prefetch counts per consumer (quorum queues have no channel-wide limit): the
+        # shards share it, so the process holds about as many tasks as with one queue.
+        shards = len(self._topology.dispatch_queues)
+        await channel.set_qos(prefetch_count=-(-self._prefetch // shards))  # restored with the channel
         # Declared on this channel too, so that its restore after a reconnect declares
         # the queue again before ``_on_reopen`` consumes from it (it may have been deleted).
         await declare_topology(channel, self._topology)
@@ -82,11 +92,13 @@ class TaskConsumer:
     async def _consume(self, channel: AbstractRobustChannel) -> None:
         raw = await channel.get_underlay_channel()
         raw.on_consumer_cancel_callbacks.add(self._on_cancelled)
-        ok = await raw.basic_consume(self._topology.dispatch_queue, self._on_message)
-        self._raw, self._tag = raw, ok.consumer_tag
+        tags = {}
+        for queue in self._queues:
+            tags[queue] = (await raw.basic_consume(queue, self._on_message)).consumer_tag
+        self._raw, self._tags = raw, tags
 
     async def _on_reopen(self, channel: AbstractRobustChannel) -> None:
-        self._tag = None
+        self._tags = {}
         if self.draining:
             return
         try:
@@ -99,9 +111,9 @@ class TaskConsumer:
     def _on_cancelled(self, frame: Basic.Cancel) -> None:
         """The broker cancelled the consumer (its queue was deleted, say): reconnect,
         which declares the topology and registers the consumer again."""
-        if frame.consumer_tag != self._tag or self.draining:
+        if frame.consumer_tag not in self._tags.values() or self.draining:
             return
-        self._tag = None
+        self._tags = {}
         log.error("the broker cancelled the dispatch consumer; reconnecting")
         if self._connection is not None:
             self._reconnecting = asyncio.get_running_loop().create_task(self._connection.reconnect())
@@ -137,9 +149,10 @@ class TaskConsumer:
         """Stop consuming and settle what is in flight, within ``bound`` seconds in all."""
         deadline = asyncio.get_running_loop().time() + bound
         self.draining = True
-        if self._raw is not None and self._tag is not None:
-            with suppress(Exception):
-                await self._raw.basic_cancel(self._tag)
+        if self._raw is not None:
+            for tag in self._tags.values():
+                with suppress(Exception):
+                    await self._raw.basic_cancel(tag)
         waiting = [t for t, p in self._tasks.items() if not p.acting]
         for task in waiting:
             task.cancel()
@@ -159,3 +172,33 @@ class TaskConsumer:
             cancelled_in_flight=len(unfinished),
             cancelled_msg_ids=cancelled[:_LOGGED_IDS],
         )
+
+
+async def _existing(connection: AbstractRobustConnection, topology: Topology) -> list[str]:
+    """Dispatch queues another shard count made that still exist: the single queue of an
+    unsharded installation, and shards numbered from N up (shards are made 0..N-1, so the
+    first missing number ends the search). A passive declare of a missing queue closes
+    its channel: probed on a channel of their own."""
+    channel = await connection.channel()
+    found: list[str] = []
+
+    async def exists(name: str) -> bool:
+        nonlocal channel
+        try:
+            await channel.declare_queue(name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            channel = await connection.channel()
+            return False
+        found.append(name)
+        return True
+
+    try:
+        if topology.sharded:
+            await exists(f"{topology.prefix}.dispatch")
+        shard = topology.shards if topology.sharded else 0
+        while shard < MAX_SHARDS and await exists(topology.shard_queue(shard)):
+            shard += 1
+    finally:
+        with suppress(Exception):
+            await channel.close()
+    return found

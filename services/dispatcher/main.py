@@ -100,7 +100,7 @@ class _Parts:
 
 
 def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, client: Http1Client) -> _Parts:
-    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    topology = Topology.of(settings)
     cache = EndpointCache(pool, settings.dsn(), refresh_seconds=tuning.endpoint_refresh_seconds)
     attempt_log = AttemptLog(
         pool,
@@ -169,7 +169,7 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     app[TUNING] = tuning or DispatcherTuning()
     app[READINESS] = Readiness({"starting": lambda: False})
     app[PARTS] = Parts()
-    probe = QueueProbe(str(settings.amqp_url), Topology(settings.amqp_prefix, tuple(settings.retry_schedule)))
+    probe = QueueProbe(str(settings.amqp_url), Topology.of(settings))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
     app.router.add_get("/metrics", metrics_handler(before=probe.refresh, token=settings.metrics_token))

@@ -97,7 +97,16 @@ class TaskPublisher:
             if not copy.written.done():  # its caller may have been cancelled meanwhile
                 tiers.setdefault(copy.routing_key, []).append(copy)
         for routing_key, copies in tiers.items():
-            messages = [(c.task.payload, c.task.amqp_properties()) for c in copies]
+            sharded = self._topology.sharded
+            messages = [
+                (
+                    c.task.payload,
+                    c.task.amqp_properties(
+                        self._topology.routing_key(c.task.endpoint_id) if sharded else None
+                    ),
+                )
+                for c in copies
+            ]
             confirmations = await publish_batch(channel, self._topology.retry_exchange, routing_key, messages)
             for copy, confirmation in zip(copies, confirmations, strict=True):
                 if not copy.written.done():

@@ -36,7 +36,7 @@ from shared.web.errors import error_middleware
 async def resources(app: web.Application) -> AsyncIterator[None]:
     """Everything ingest holds, opened in order and closed in reverse."""
     settings = app[SETTINGS]
-    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    topology = Topology.of(settings)
     async with create_pool(
         settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max
     ) as pool:

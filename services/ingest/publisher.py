@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aiormq.abc import AbstractChannel
 
 from shared.amqp import confirm_channel
 from shared.publish_batch import check_channel, publish_batch
@@ -121,6 +122,25 @@ class DeliveryPublisher:
             return False
         return True
 
+    async def _publish(self, channel: AbstractChannel, tasks: list[DeliveryTask]) -> list[asyncio.Future]:
+        """One batch per routing key (one, unless dispatch is sharded); the confirmations
+        come back in the order of ``tasks``."""
+        exchange, topology = self._topology.dispatch_exchange, self._topology
+        if not topology.sharded:
+            messages = [(task.payload, task.amqp_properties()) for task in tasks]
+            return await publish_batch(channel, exchange, DISPATCH_ROUTING_KEY, messages)
+        by_key: dict[str, list[int]] = {}
+        for index, task in enumerate(tasks):
+            by_key.setdefault(topology.routing_key(task.endpoint_id), []).append(index)
+        confirmations: list[asyncio.Future] = [None] * len(tasks)  # type: ignore[list-item]
+        for key, indexes in by_key.items():
+            messages = [(tasks[i].payload, tasks[i].amqp_properties()) for i in indexes]
+            for index, confirmation in zip(
+                indexes, await publish_batch(channel, exchange, key, messages), strict=True
+            ):
+                confirmations[index] = confirmation
+        return confirmations
+
     async def _write_waiting(self) -> None:
         batch, self._waiting = self._waiting, []
         self._write_scheduled = False
@@ -134,12 +154,7 @@ class DeliveryPublisher:
             if not live:
                 timer.cancel()
                 return
-            confirmations = await publish_batch(
-                channel,
-                self._topology.dispatch_exchange,
-                DISPATCH_ROUTING_KEY,
-                [(task.payload, task.amqp_properties()) for w in live for task in w.tasks],
-            )
+            confirmations = await self._publish(channel, [task for w in live for task in w.tasks])
         except BaseException as exc:
             timer.cancel()
             for w in batch:

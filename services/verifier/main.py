@@ -49,7 +49,7 @@ def _replay_expiry(pool: asyncpg.Pool, every: float) -> Loop:
 async def resources(app: web.Application) -> AsyncIterator[None]:
     """Everything the verifier holds, opened in order and closed in reverse."""
     settings, verifier = app[SETTINGS], app[VERIFIER_SETTINGS]
-    topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+    topology = Topology.of(settings)
     async with create_pool(
         settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max
     ) as pool:

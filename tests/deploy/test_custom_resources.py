@@ -46,23 +46,33 @@ def test_broker_and_database_sizes(rendered, overlay_name, replicas):
     assert manifests.one("Cluster", "hookline-db")["spec"]["instances"] == replicas
 
 
-def test_keda_scales_the_dispatcher_on_the_dispatch_queue(overlay: Manifests):
+def test_keda_scales_the_dispatcher_on_every_dispatch_shard(overlay: Manifests):
     scaled = overlay.one("ScaledObject", "hookline-dispatcher")
     assert scaled["spec"]["scaleTargetRef"]["name"] == overlay.deployment("dispatcher")["metadata"]["name"]
-    (trigger,) = scaled["spec"]["triggers"]
-    meta = trigger["metadata"]
-    assert trigger["type"] == "rabbitmq"
-    assert meta["queueName"] == Topology(overlay.config()["HOOKLINE_AMQP_PREFIX"]).dispatch_queue
-    # KEDA's operator connects from its own namespace: the host must name this one.
+    config = overlay.config()
+    shards = int(config.get("HOOKLINE_DISPATCH_SHARDS", "1"))
+    topology = Topology(config["HOOKLINE_AMQP_PREFIX"], shards=shards)
+    triggers = scaled["spec"]["triggers"]
+    # one trigger per shard queue, and a replica per 500 tasks summed over the shards
+    assert [t["metadata"]["queueName"] for t in triggers] == topology.dispatch_queues
+    assert {int(t["metadata"]["value"]) * shards for t in triggers} == {500}
     rabbit = overlay.one("RabbitmqCluster", "hookline-rabbitmq")["metadata"]["name"]
-    host = urlsplit(meta["host"])
-    assert (host.scheme, host.hostname, host.port) == ("amqp", f"{rabbit}.{overlay.namespace()}.svc", 5672)
-    auth = overlay.one("TriggerAuthentication", trigger["authenticationRef"]["name"])
-    refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
-    assert refs == {
-        "username": (f"{rabbit}-default-user", "username"),
-        "password": (f"{rabbit}-default-user", "password"),
-    }
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        assert trigger["type"] == "rabbitmq" and meta["mode"] == "QueueLength"
+        # KEDA's operator connects from its own namespace: the host must name this one.
+        host = urlsplit(meta["host"])
+        assert (host.scheme, host.hostname, host.port) == (
+            "amqp",
+            f"{rabbit}.{overlay.namespace()}.svc",
+            5672,
+        )
+        auth = overlay.one("TriggerAuthentication", trigger["authenticationRef"]["name"])
+        refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+        assert refs == {
+            "username": (f"{rabbit}-default-user", "username"),
+            "password": (f"{rabbit}-default-user", "password"),
+        }
 
 
 def test_services_connect_with_the_operators_credentials(overlay: Manifests):

@@ -66,3 +66,31 @@ def test_prod_refuses_default_secrets():
         encryption_keys=f"k1:{new_key()}",
     )
     assert ok.env == "prod"
+
+
+def test_an_endpoints_shard_is_stable_and_shards_are_balanced():
+    from collections import Counter
+
+    from shared.ids import new_id
+    from shared.topology import shard_of
+
+    ids = [new_id("ep") for _ in range(10_000)]
+    counts = Counter(shard_of(i, 4) for i in ids)
+    assert set(counts) == {0, 1, 2, 3}
+    assert all(2250 <= n <= 2750 for n in counts.values()), counts  # 2,500 each, within 10 %
+    assert [shard_of(i, 4) for i in ids[:50]] == [shard_of(i, 4) for i in ids[:50]]
+    assert shard_of("ep_2f3Nx", 4) == shard_of("ep_2f3Nx", 4) and shard_of("ep_2f3Nx", 1) == 0
+
+
+def test_sharded_names_and_keys_leave_the_single_queue_installation_as_it_was():
+    from shared.topology import DISPATCH_ROUTING_KEY, Topology, shard_of
+
+    single = Topology("hl", (5.0, 300.0))
+    assert single.dispatch_queues == ["hl.dispatch"] and single.routing_key("ep_1") == DISPATCH_ROUTING_KEY
+    assert [t.queue for t in single.retry_tiers()] == ["hl.retry.5s", "hl.retry.5m"]
+    sharded = Topology("hl", (5.0, 300.0), shards=4)
+    assert sharded.dispatch_queues == ["hl.dispatch.0", "hl.dispatch.1", "hl.dispatch.2", "hl.dispatch.3"]
+    assert sharded.routing_key("ep_1") == f"shard.{shard_of('ep_1', 4)}"
+    # a queue's arguments cannot change in place: the sharded tiers are other queues
+    assert [t.queue for t in sharded.retry_tiers()] == ["hl.retry.5s.sharded", "hl.retry.5m.sharded"]
+    assert "hl.dispatch" not in sharded.queues() and "hl.dispatch.3" in sharded.queues()

@@ -58,7 +58,7 @@ def _resources(dashboard: DashboardSettings):  # type: ignore[no-untyped-def]
         """Runs after ingest's own resources (the pool) are open, and closes before them."""
         settings, pool = app[SETTINGS], app[POOL]
         cache = dashboard.figures_cache_seconds
-        topology = Topology(settings.amqp_prefix, tuple(settings.retry_schedule))
+        topology = Topology.of(settings)
         metrics_url = (
             dashboard.dispatcher_metrics_url or f"http://127.0.0.1:{settings.dispatcher_port}/metrics"
         )

@@ -32,8 +32,12 @@ class QueueDepth:
 
 def queue_labels(topology: Topology) -> dict[str, str]:
     """What each queue holds, in words, in the order the overview lists them."""
+    shards = topology.dispatch_queues
     return {
-        topology.dispatch_queue: "waiting for delivery",
+        **{
+            q: "waiting for delivery" + (f" (shard {n})" if len(shards) > 1 else "")
+            for n, q in enumerate(shards)
+        },
         **{t.queue: f"retry in {t.label}" for t in topology.retry_tiers()},
         topology.dead_queue: "dead letters (out of retries)",
         topology.ingest_queue: "AMQP ingest",
