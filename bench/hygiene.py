@@ -23,14 +23,14 @@ from tests.support.broker_objects import delete_broker_objects
 BENCH_PREFIX = "hlbench_"
 
 
-async def fresh_database() -> None:
-    server, name = BENCH_DB.rsplit("/", 1)
+async def fresh_database(dsn: str = BENCH_DB) -> None:
+    server, name = dsn.rsplit("/", 1)
     admin = await asyncpg.connect(f"{server}/postgres")
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-    await apply_migrations(BENCH_DB)
+    await apply_migrations(dsn)
 
 
 async def remove_bench_broker_objects(amqp_url: str) -> None:
