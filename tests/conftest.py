@@ -73,6 +73,13 @@ async def make_settings(migrated_database: str) -> AsyncIterator[Callable[..., S
     run's worth left standing (hundreds of quorum queues) once spent the broker's file
     handles and hung it."""
     made: list[Settings] = []
+    # Circuit state is installation-wide (services/dispatcher/circuit_shared.py) and this
+    # run's tests share one database: each test starts with no circuit open.
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        await conn.execute("DELETE FROM endpoint_circuit")
+    finally:
+        await conn.close()
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {

@@ -2,8 +2,12 @@
 for a cool-down; its tasks go straight to the next retry tier. Then one probe
 decides: success closes the circuit, failure opens it for another cool-down.
 
-Pure state with an injected clock; each dispatcher process keeps its own (a process
-learns an endpoint is down from its own K failures, which takes one timeout round).
+Pure state with an injected clock. Alone, each dispatcher process keeps its own; with
+a ``Shared`` peer (``services.dispatcher.circuit_shared``, in PostgreSQL) the state is one
+for the installation: a process that opens or closes a circuit tells the peer, the peer
+tells every process (``apply``), and a probe is sent only by the process that claimed it,
+so an endpoint gets one probe per cool-down however many processes run. The count of
+consecutive failures stays per process: the first process to see K opens it for all.
 The breaker is a delivery policy (``services.dispatcher.policy``): ``hold`` and
 ``permit`` are how the delivery handler consults it.
 """
@@ -14,6 +18,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from services.dispatcher.decide import CircuitOpen
 from services.dispatcher.endpoints import Endpoint
@@ -25,6 +30,22 @@ class Admission(enum.Enum):
     SEND = "send"
     PROBE = "probe"  # the one request allowed after a cool-down
     DEFER = "defer"  # no POST: the task waits in a retry tier
+
+
+class Claim(enum.Enum):
+    WON = "won"  # this process sends the probe
+    LOST = "lost"  # another one does
+    CLOSED = "closed"  # another one closed the circuit meanwhile: send as usual
+
+
+class Shared(Protocol):
+    """Where the installation's circuits live (the adapter does I/O; this module does not)."""
+
+    def opened(self, endpoint_id: str, seconds: float) -> None: ...
+
+    def closed(self, endpoint_id: str) -> None: ...
+
+    async def claim_probe(self, endpoint_id: str) -> Claim: ...
 
 
 @dataclass(slots=True)
@@ -40,6 +61,8 @@ class CircuitBreaker:
     ) -> None:
         self._threshold, self._cooldown, self._clock = threshold, cooldown, clock
         self._states: dict[str, _State] = {}
+        self.shared: Shared | None = None
+        CIRCUIT_OPEN.set(0)  # one breaker a process: nothing is open before it learns so
 
     def admit(self, endpoint_id: str) -> Admission:
         state = self._states.get(endpoint_id)
@@ -59,13 +82,34 @@ class CircuitBreaker:
 
     def record(self, endpoint_id: str, *, succeeded: bool, probe: bool = False) -> None:
         if succeeded:
-            self._states.pop(endpoint_id, None)
+            state = self._states.pop(endpoint_id, None)
+            if self.shared is not None and (probe or (state is not None and state.open_until is not None)):
+                self.shared.closed(endpoint_id)
             return
         state = self._states.setdefault(endpoint_id, _State())
         state.failures += 1
         if probe or (state.open_until is None and state.failures >= self._threshold):
             state.open_until = self._clock() + self._cooldown
             state.probing = False
+            if self.shared is not None:
+                self.shared.opened(endpoint_id, self._cooldown)
+
+    def apply(self, endpoint_id: str, open_for: float | None) -> None:
+        """What another process decided: open for ``open_for`` more seconds, or closed (None)."""
+        if open_for is None:
+            self._states.pop(endpoint_id, None)
+        else:
+            state = self._states.setdefault(endpoint_id, _State())
+            state.failures = max(state.failures, self._threshold)
+            state.open_until, state.probing = self._clock() + open_for, False
+        CIRCUIT_OPEN.set(self.open_count)
+
+    def lost_probe(self, endpoint_id: str) -> None:
+        """Another process claimed this cool-down's probe: wait a cool-down more (its
+        outcome, announced, settles it sooner)."""
+        state = self._states.get(endpoint_id)
+        if state is not None:
+            state.open_until, state.probing = self._clock() + self._cooldown, False
 
     def abandon_probe(self, endpoint_id: str) -> None:
         """A probe admitted but never sent (e.g. deferred for backlog): allow another."""
@@ -107,12 +151,28 @@ class CircuitBreaker:
 class _CircuitPermit(Permit):
     """Admitted (SEND or PROBE) or not (DEFER); records how the POST went."""
 
-    __slots__ = ("_admission", "_breaker", "_endpoint_id", "_recorded")
+    __slots__ = ("_admission", "_breaker", "_endpoint_id", "_recorded", "waits")
 
     def __init__(self, breaker: CircuitBreaker, endpoint_id: str) -> None:
         self._breaker, self._endpoint_id, self._recorded = breaker, endpoint_id, False
         self._admission = breaker.admit(endpoint_id)
         self.hold = self._open() if self._admission is Admission.DEFER else None
+        # A probe is first claimed installation-wide (rare: once per cool-down).
+        self.waits = self._admission is Admission.PROBE and breaker.shared is not None
+
+    async def wait(self) -> CircuitOpen | None:
+        shared = self._breaker.shared
+        assert shared is not None
+        claim = await shared.claim_probe(self._endpoint_id)
+        if claim is Claim.WON:
+            return None
+        if claim is Claim.CLOSED:
+            self._breaker.apply(self._endpoint_id, None)
+            self._admission = Admission.SEND
+            return None
+        self._breaker.lost_probe(self._endpoint_id)
+        self._admission, self._recorded = Admission.DEFER, True
+        return self._open()
 
     def _open(self) -> CircuitOpen:
         return CircuitOpen(self._breaker.remaining(self._endpoint_id))

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from services.dispatcher.attempt_log import AttemptLog
 from services.dispatcher.circuit import CircuitBreaker
+from services.dispatcher.circuit_shared import SharedCircuits
 from services.dispatcher.config import DispatcherTuning
 from services.dispatcher.consumer import TaskConsumer
 from services.dispatcher.decide import Rules
@@ -53,6 +54,7 @@ def _delivery_handler(
     pool: asyncpg.Pool,
     client: Http1Client,
     cache: EndpointCache,
+    circuits: CircuitBreaker,
 ) -> DeliveryHandler:
     """The delivery path up to the settlement: rules, policies (in order) and sender."""
     stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
@@ -66,7 +68,7 @@ def _delivery_handler(
         # Consulted in this order: the circuit before a place in the queue, the
         # throttle's time slot once a concurrency slot is held.
         policies=(
-            CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown),
+            circuits,
             EndpointGates(
                 concurrency=tuning.endpoint_concurrency,
                 backlog=tuning.endpoint_backlog,
@@ -93,6 +95,7 @@ class _Parts:
     attempt_log: AttemptLog
     publisher: TaskPublisher
     consumer: TaskConsumer
+    circuits: SharedCircuits
 
     async def on_connect(self, connection: AbstractRobustConnection) -> None:
         await self.publisher.on_connect(connection)  # declares the topology first
@@ -111,7 +114,15 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         flush_rows=min(tuning.attempt_flush_rows, max(1, settings.dispatcher_prefetch // 2)),
     )
     publisher = TaskPublisher(topology)
-    handler = _delivery_handler(settings, tuning, pool, client, cache)
+    breaker = CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown)
+    circuits = SharedCircuits(
+        pool,
+        settings.dsn(),
+        breaker,
+        claim_seconds=tuning.circuit_cooldown,
+        refresh=tuning.endpoint_refresh_seconds,
+    )
+    handler = _delivery_handler(settings, tuning, pool, client, cache, breaker)
     consumer = TaskConsumer(
         topology,
         handler,
@@ -119,7 +130,7 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         prefetch=settings.dispatcher_prefetch,
         poison_deliveries=settings.poison_deliveries,
     )
-    return _Parts(cache, attempt_log, publisher, consumer)
+    return _Parts(cache, attempt_log, publisher, consumer, circuits)
 
 
 def _readiness_checks(parts: _Parts, link: BrokerLink, loops: dict[str, Supervised]) -> dict[str, Check]:
@@ -138,6 +149,7 @@ async def _drain(parts: _Parts, drain_seconds: float) -> None:
     deadline = asyncio.get_running_loop().time() + drain_seconds
     await parts.consumer.drain(drain_seconds)
     await parts.attempt_log.close(within=deadline - asyncio.get_running_loop().time())
+    await parts.circuits.close()
 
 
 async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -150,7 +162,11 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     ):
         parts = _parts(settings, tuning, pool, client)
         app[PARTS].consumer = parts.consumer
-        loops = {"endpoint-listener": parts.cache.run, "attempt-log": parts.attempt_log.run}
+        loops = {
+            "endpoint-listener": parts.cache.run,
+            "attempt-log": parts.attempt_log.run,
+            "circuit-listener": parts.circuits.run,
+        }
         async with (
             supervised(loops) as running,
             BrokerLink(str(settings.amqp_url), "hookline-dispatcher", parts.on_connect) as link,
