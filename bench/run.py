@@ -199,6 +199,38 @@ async def main_peer() -> None:
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'peer.json'}")
 
 
+async def main_shards(rounds: int) -> None:
+    """Only deliveries with 1 and with 4 dispatch shards, alternating (about 40 s a round):
+    one broker node here, so this shows what sharding costs a process, not what a cluster
+    gains (that is `make bench-cluster`'s question)."""
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "rounds": []}
+    async with clean_slate(AMQP_URL) as logdir:
+        receiver = start_receiver()
+        try:
+            for index in range(rounds):
+                figures = {}
+                for shards in (1, 4):
+                    one = await delivery.delivery_rate(
+                        logdir, receiver.ok_url, workers=1, messages=200, endpoints=100,
+                        HOOKLINE_DISPATCH_SHARDS=str(shards),
+                    )  # fmt: skip
+                    figures[f"delivery_{shards}shard"] = one.rate
+                    figures[f"delivery_{shards}shard_cpu_ms"] = one.cpu_ms
+                results["rounds"].append(figures)
+                print(
+                    f"round {index + 1}: 1 shard {figures['delivery_1shard']:,.0f}/s"
+                    f" ({figures['delivery_1shard_cpu_ms']:.3f} ms CPU each), 4 shards"
+                    f" {figures['delivery_4shard']:,.0f}/s ({figures['delivery_4shard_cpu_ms']:.3f} ms);"
+                    f" ratio {figures['delivery_4shard'] / figures['delivery_1shard']:.2f}",
+                    flush=True,
+                )
+        finally:
+            receiver.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "shards.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"logs: {logdir}\nresults: {RESULTS / 'shards.json'}")
+
+
 async def main_latency() -> None:
     """Only the pipeline's maximum and the latency at half of it (about 40 s)."""
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -310,14 +342,19 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer"],
+        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer", "shards"],
         help="measure only this figure (beside its ceiling)",
     )
     parser.add_argument(
         "--peer", action="store_true", help="also Celery prefork-2 on the same receiver (make bench PEER=1)"
     )
     parser.add_argument("--seconds", type=int, default=8, help="HTTP ingest load duration (--only)")
-    parser.add_argument("--rounds", type=int, default=3, help="loop/dispatcher pairs (--only delivery)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="loop/dispatcher pairs (--only delivery), 1/4-shard pairs (--only shards)",
+    )
     parser.add_argument(
         "--profile",
         type=Path,
@@ -339,6 +376,8 @@ if __name__ == "__main__":
         asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":
         asyncio.run(main_latency())
+    elif args.only == "shards":
+        asyncio.run(main_shards(args.rounds))
     elif args.only == "peer":
         asyncio.run(main_peer())
     else:
