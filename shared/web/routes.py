@@ -44,6 +44,9 @@ class RouteSpec:
     own_idempotency: bool = False
     # Other success statuses the handler may answer with the same body (an upsert's 201).
     also: tuple[int, ...] = ()
+    # Public to the API token's check, but the handler checks a bearer token of its own
+    # (the app portal's logout): its 401 and bearer security are documented all the same.
+    own_auth: bool = False
 
 
 def _is_list(annotation: Any) -> bool:
@@ -216,7 +219,7 @@ def _responses(spec: RouteSpec, response_ref: dict[str, Any] | None) -> dict[str
             }
     else:
         responses[str(spec.status)] = {"description": "No content"}
-    if not spec.public:
+    if not spec.public or spec.own_auth:
         responses["401"] = _error("HttpError", "Missing or invalid token")
     if spec.body or spec.query or "{" in spec.path:
         responses["400"] = _error("HttpError", "Bad request")
@@ -240,7 +243,7 @@ def _operation(spec: RouteSpec, keys: dict[Any, Any]) -> dict[str, Any]:
     if spec.body:
         ref = keys[(spec.body, "validation")]
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
-    if not spec.public:
+    if not spec.public or spec.own_auth:
         op["security"] = [{"HTTPBearer": []}]
     return op
 

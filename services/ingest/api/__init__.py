@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.ingest.api import (
+    app_portal,
     applications,
     attempts,
     background_tasks,
@@ -33,6 +34,7 @@ for module in (
     attempts,
     background_tasks,
     operational_webhooks,
+    app_portal,
 ):
     api_routes.extend(module.routes)
 

@@ -23,6 +23,7 @@ from services.ingest.ui import (
     message_page,
     messages,
     overview,
+    portal,
 )
 from services.ingest.ui.cached import Cached
 from services.ingest.ui.circuits import CircuitReport
@@ -84,7 +85,7 @@ def install_ui(app: web.Application, dashboard: DashboardSettings | None = None)
     setup_templates(app)
     # endpoint_edit first: its ".../endpoints/new" must win over ".../endpoints/{endpoint_id}".
     modules = (login, overview, applications, endpoint_edit, endpoint_page, endpoint_actions)
-    for module in (*modules, messages, message_page, event_types):
+    for module in (*modules, messages, message_page, event_types, portal):
         app.router.add_routes(module.routes)
     app.router.add_get("/ui/live", live, name="ui.live")
     app.router.add_static("/ui/static", STATIC, name="ui.static")

@@ -16,9 +16,10 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from services.ingest.ui import portal, portal_scope
 from services.ingest.ui.form_body import FormTooSlow, read_form, too_slow_page
 from services.ingest.ui.keys import SIGNER, VISIT, Visit
-from services.ingest.ui.render import render, see_other
+from services.ingest.ui.render import not_found, render, see_other
 from services.ingest.ui.session import SESSION_COOKIE, Session
 
 log = structlog.get_logger()
@@ -89,12 +90,33 @@ async def _refuse_forged(request: web.Request, session: Session) -> web.Response
     return render(request, "error.html", {"title": "Form refused", "message": message}, 403)
 
 
+async def _enter_portal(request: web.Request, posts_form: bool) -> Session | web.Response:
+    """An app portal visitor: its session, or the answer its scope gives (portal_scope)."""
+    found = await portal.visitor(request)
+    if found is None:
+        return _to_login(request)
+    session, token = found
+    request[VISIT] = Visit(session, request.app[SIGNER].csrf_token(session), portal_app=token.app_id)
+    verdict = portal_scope.decide(request.path, request.query.get("app"), posts_form, token)
+    if verdict == "home":
+        return see_other(portal_scope.home(token))
+    if verdict == "404":
+        return not_found(request, "This page")
+    if verdict == "403":
+        message = "Your access to this portal does not allow this change."
+        return render(request, "error.html", {"title": "Not allowed", "message": message}, 403)
+    return session
+
+
 def _guard(handler: Handler, *, posts_form: bool) -> Handler:
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         session = _enter(request)
         if session is None:
-            return _to_login(request)
+            entered = await _enter_portal(request, posts_form)
+            if isinstance(entered, web.Response):
+                return entered
+            session = entered
         if posts_form and (refusal := await _refuse_forged(request, session)) is not None:
             return refusal
         try:

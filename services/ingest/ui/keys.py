@@ -28,6 +28,7 @@ class Visit:
     session: Session
     csrf: str
     form: MultiDictProxy[Any] | None = None
+    portal_app: str | None = None  # an app portal visitor: the one application it may see
 
 
 # aiohttp 3.14 types request storage; older releases take a plain string key.

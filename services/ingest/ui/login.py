@@ -10,6 +10,7 @@ from aiohttp import web
 from services.ingest.ui.form_body import FormTooSlow, read_form, too_slow_page
 from services.ingest.ui.guard import action, current_session, safe_next
 from services.ingest.ui.keys import SIGNER, VISIT
+from services.ingest.ui.portal import PORTAL_COOKIE
 from services.ingest.ui.render import render, see_other
 from services.ingest.ui.session import LOGIN_COOKIE, SESSION_COOKIE, new_login_token
 
@@ -67,7 +68,12 @@ async def login(request: web.Request) -> web.Response:
 @routes.post("/ui/logout", name="ui.logout")
 @action
 async def logout(request: web.Request) -> web.Response:
-    request.app[SIGNER].revoke(request[VISIT].session)
+    visit = request[VISIT]
+    if visit.portal_app is not None:  # an app portal visitor: its link opens it again
+        response = see_other("/ui/portal", "logged-out")
+        response.del_cookie(PORTAL_COOKIE, path="/ui")
+        return response
+    request.app[SIGNER].revoke(visit.session)
     response = see_other("/ui/login", "logged-out")
     response.del_cookie(SESSION_COOKIE, path="/ui")
     return response

@@ -7,6 +7,7 @@ from aiohttp import web
 from services.ingest.keys import POOL
 from services.ingest.ui.event_types import catalogue_names
 from services.ingest.ui.guard import page
+from services.ingest.ui.keys import VISIT
 from services.ingest.ui.message_log import PAGE_SIZE, STATUSES, LogFilters, read_page
 from services.ingest.ui.paging import page_links
 from services.ingest.ui.render import render
@@ -32,8 +33,16 @@ async def message_log(request: web.Request) -> web.Response:
         "rows": rows,
         "links": links,
         "statuses": STATUSES,
-        "apps": await pool.fetch("SELECT id, name FROM application ORDER BY name, id LIMIT 500"),
+        "apps": await _apps(request),
         "event_type_names": await catalogue_names(pool),
         "live": iterator is None,
     }
     return render(request, "messages.html", context)
+
+
+async def _apps(request: web.Request) -> list:
+    """The filter's choice of applications: an app portal visitor's own only."""
+    portal_app = request[VISIT].portal_app
+    if portal_app is not None:
+        return await request.app[POOL].fetch("SELECT id, name FROM application WHERE id = $1", portal_app)
+    return await request.app[POOL].fetch("SELECT id, name FROM application ORDER BY name, id LIMIT 500")

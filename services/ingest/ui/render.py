@@ -80,6 +80,7 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
         "request": request,
         "notice": notice,
         "csrf": visit.csrf if visit else "",
+        "portal_app": visit.portal_app if visit else None,
         # live.js passes it to /ui/live: what happened between render and subscribe is news.
         "rendered_at": f"{time.time():.3f}",
     }

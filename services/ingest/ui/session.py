@@ -43,6 +43,10 @@ class SessionSigner:
     def _mac(self, purpose: str, text: str) -> str:
         return _b64(hmac.new(self._key, f"{purpose}:{text}".encode(), hashlib.sha256).digest())
 
+    def mac(self, purpose: str, text: str) -> str:
+        """A MAC under the dashboard's key for another cookie (the app portal's)."""
+        return self._mac(purpose, text)
+
     def token_matches(self, offered: str) -> bool:
         """The login check: constant time whatever the length of what was typed."""
         offered_digest = hashlib.sha256(offered.encode()).digest()
