@@ -18,7 +18,6 @@ import pytest
 from scripts.chaos.cluster import PrivateCluster
 from shared.topology import Topology
 from tests.deploy.live import run_service, wait_until
-from tests.dispatcher.conftest import receiver  # noqa: F401  (a fixture: the real receiver)
 from tests.dispatcher.process import environment
 
 APPS, PER_APP = 4, 1250  # 5,000 messages, one endpoint each app, spread over 4 shards
