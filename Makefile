@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # `make up` lets the dispatcher deliver to loopback receivers; prod refuses private ranges.
 HOOKLINE_ALLOWED_TARGET_CIDRS ?= 127.0.0.0/8
 
-.PHONY: help venv services migrate up test test-tools lint fmt bench bench-history chaos
+.PHONY: help venv services migrate up test test-tools lint fmt bench bench-history bench-cluster chaos
 
 help:
 	@echo "make up        install what is missing, migrate, run ingest + dispatcher + verifier"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min);"
 	@echo "               PEER=1 adds Celery prefork-2 on the same receiver (its own venv)"
 	@echo "make bench-history  list routes, dashboard and partition drop on 10M attempts (~10 min)"
+	@echo "make bench-cluster  1 vs 4 dispatch shards on a 3-node RabbitMQ cluster (~3 min)"
 	@echo "make chaos     faults and abuse (also in make test) plus the isolation ratio (~6 min)"
 
 venv: $(VENV_STAMP)
@@ -94,6 +95,10 @@ bench: venv services
 # dashboard overview and a partition drop timed against issue 18's goals (~10 min, ~10 GB).
 bench-history: venv services
 	"$(VENV_PY)" -m bench.history
+
+# A 3-node RabbitMQ cluster of this machine: publish and delivery with 1 and 4 shards (~3 min).
+bench-cluster: venv services
+	"$(VENV_PY)" -m bench.cluster
 
 # The chaos suite (5,000 messages per fault scenario; `make test` runs it too), plus the
 # dispatcher's isolation ratio, a measurement too noisy on a shared machine for `make test`.
