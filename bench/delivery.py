@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,13 @@ async def delivery_rate(
         run.stop()
 
 
-async def e2e_latency(logdir: Path, seconds: float = 10, saturate: int = 6000) -> dict[str, float]:
+async def e2e_latency(
+    logdir: Path,
+    seconds: float = 10,
+    saturate: int = 6000,
+    on_half_load: Callable[[], None] | None = None,
+    **env: str,
+) -> dict[str, float]:
     """Latency from ingest's accept to the receiver's arrival at half of the pipeline's maximum.
 
     The maximum is measured first on the same stack: ingest and the dispatcher working at once
@@ -144,7 +151,7 @@ async def e2e_latency(logdir: Path, seconds: float = 10, saturate: int = 6000) -
     receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [sys.executable, "-m", "bench.latency_receiver", str(port), str(arrivals_file)]
     )
-    run = Run(logdir)
+    run = Run(logdir, **env)
     try:
         ingest = run.start("ingest", "/api/v1/health")
         run.start("dispatcher", "/healthz")
@@ -165,6 +172,8 @@ async def e2e_latency(logdir: Path, seconds: float = 10, saturate: int = 6000) -
                     accepted[(await r.json())["id"]] = time.time()
 
             tasks = []
+            if on_half_load is not None:
+                on_half_load()
             started = time.perf_counter()
             for i in range(int(rate * seconds)):
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))

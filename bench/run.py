@@ -27,6 +27,7 @@ from bench.receiver import start_receiver
 from bench.report import render
 from bench.schema_cost import measure_schema_cost
 from bench.stack import BENCH_DB, BENCH_TOKEN, start_service
+from bench.stages import render_stages, stage_breakdown
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -231,6 +232,15 @@ async def main_shards(rounds: int) -> None:
     print(f"logs: {logdir}\nresults: {RESULTS / 'shards.json'}")
 
 
+async def main_stages() -> None:
+    """Only the per-stage breakdown at half load (about a minute)."""
+    async with clean_slate(AMQP_URL) as logdir:
+        breakdown = await stage_breakdown(logdir)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "stages.json").write_text(json.dumps(breakdown, indent=2) + "\n")
+    print(render_stages(breakdown))
+
+
 async def main_latency() -> None:
     """Only the pipeline's maximum and the latency at half of it (about 40 s)."""
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -327,6 +337,7 @@ async def main(with_peer: bool) -> None:
             await measure_ingest(results, notes, receiver.ok_url, logdir)
             await measure_schema_cost(results, notes, logdir, purge)
             await measure_delivery(results, notes, receiver, logdir)
+            results["stages_ms"] = await stage_breakdown(logdir)
             if with_peer:
                 await measure_peer(results, notes, receiver, logdir)
         finally:
@@ -335,6 +346,7 @@ async def main(with_peer: bool) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(render(results, notes))
+    print("\n" + render_stages(results["stages_ms"]))
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'latest.json'}")
 
 
@@ -342,7 +354,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer", "shards"],
+        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer", "shards", "stages"],
         help="measure only this figure (beside its ceiling)",
     )
     parser.add_argument(
@@ -376,6 +388,8 @@ if __name__ == "__main__":
         asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":
         asyncio.run(main_latency())
+    elif args.only == "stages":
+        asyncio.run(main_stages())
     elif args.only == "shards":
         asyncio.run(main_shards(args.rounds))
     elif args.only == "peer":
