@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from scripts.chaos.stack import PrivateStack
@@ -20,6 +21,7 @@ from tests.chaos.hookline import Hookline
 from tests.chaos.ledger import Ledger, Row
 from tests.chaos.receivers import ReceiverFarm
 from tests.chaos.sizes import ENDPOINTS, ISSUE_MESSAGES, LOAD_SECONDS, MESSAGES, RETRY_SCHEDULE
+from tests.support.operational import forget_operational_endpoints
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LOGS = ARTIFACTS / "chaos"
@@ -64,8 +66,14 @@ def row(request: pytest.FixtureRequest) -> Iterator[Row]:
 async def hookline(
     private_stack: PrivateStack, chaos_database: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Awaitable[Hookline]]]:
-    """Start an installation: ``await hookline("ingest", "dispatcher", HOOKLINE_X="1")``."""
+    """Start an installation: ``await hookline("ingest", "dispatcher", HOOKLINE_X="1")``.
+
+    Operational endpoints belong to the whole database, which the chaos tests share: one
+    a test made (the schema fuzz makes some) would receive the next test's operational
+    events, whose failing deliveries would still be cycling through the retry tiers when
+    that test checks its queues are empty. Each test starts and ends without any."""
     made: list[Hookline] = []
+    await _forget_operational_endpoints(private_stack.postgres.dsn(chaos_database))
 
     async def make(*services: str, **env: str) -> Hookline:
         logs = LOGS / request.node.name / str(len(made))
@@ -76,6 +84,15 @@ async def hookline(
     yield make
     for installation in made:
         await installation.stop()
+    await _forget_operational_endpoints(private_stack.postgres.dsn(chaos_database))
+
+
+async def _forget_operational_endpoints(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await forget_operational_endpoints(conn)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
