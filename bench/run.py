@@ -35,6 +35,14 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 RESULTS = Path(__file__).parent / "results"
 
 
+def save(results: dict, name: str) -> Path:
+    """Write one run's figures to bench/results/<name> (compared run to run, never committed)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
 async def api(session: aiohttp.ClientSession, method: str, path: str, body: dict | None = None) -> dict:
     async with session.request(method, path, json=body) as r:
         assert r.status < 300, await r.text()
@@ -194,8 +202,7 @@ async def main_peer() -> None:
         finally:
             receiver.stop()
     results["duration_s"] = time.perf_counter() - started
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peer.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "peer.json")
     print(render(results, notes))
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'peer.json'}")
 
@@ -227,8 +234,7 @@ async def main_shards(rounds: int) -> None:
                 )
         finally:
             receiver.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "shards.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "shards.json")
     print(f"logs: {logdir}\nresults: {RESULTS / 'shards.json'}")
 
 
@@ -236,8 +242,7 @@ async def main_stages() -> None:
     """Only the per-stage breakdown at half load (about a minute)."""
     async with clean_slate(AMQP_URL) as logdir:
         breakdown = await stage_breakdown(logdir)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stages.json").write_text(json.dumps(breakdown, indent=2) + "\n")
+    save(breakdown, "stages.json")
     print(render_stages(breakdown))
 
 
@@ -283,8 +288,7 @@ async def main_delivery(rounds: int, profile: Path | None) -> None:
                 )
         finally:
             receiver.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "delivery.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "delivery.json")
     print(f"logs: {logdir}\nresults: {RESULTS / 'delivery.json'}")
 
 
@@ -300,8 +304,7 @@ async def main_ingest_http(seconds: int, profile: Path | None) -> None:
             results, notes, "http://127.0.0.1:9/", logdir, seconds=seconds, http_only=True, profile=profile
         )
     results["duration_s"] = time.perf_counter() - started
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_http.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "ingest_http.json")
     print(render(results, notes))
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'ingest_http.json'}")
 
@@ -314,8 +317,7 @@ async def main_ingest_schema(seconds: int) -> None:
     async with clean_slate(AMQP_URL) as logdir:
         await measure_schema_cost(results, notes, logdir, purge, seconds=seconds)
     results["duration_s"] = time.perf_counter() - started
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_schema.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "ingest_schema.json")
     print(render(results, notes))
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'ingest_schema.json'}")
 
@@ -343,8 +345,7 @@ async def main(with_peer: bool) -> None:
         finally:
             receiver.stop()
     results["duration_s"] = time.perf_counter() - started
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results, "latest.json")
     print(render(results, notes))
     print("\n" + render_stages(results["stages_ms"]))
     print(f"\nlogs: {logdir}\nresults: {RESULTS / 'latest.json'}")
