@@ -73,7 +73,8 @@ async def portal_session(request: web.Request) -> web.Response:
     token_hash = portal_tokens.digest(key) if isinstance(key, str) and key else b""
     token = await portal_tokens.check(request.app[POOL], token_hash) if token_hash else None
     if token is None:
-        return web.json_response({"detail": "This link has expired or was revoked."}, status=401)
+        # 403, not 401: there is no credential to ask for again, only a new link.
+        return web.json_response({"detail": "This link has expired or was revoked."}, status=403)
     expires = int(token.expires_at.timestamp())
     response = web.json_response({"next": f"/ui/apps/{token.app_id}"})
     response.set_cookie(
