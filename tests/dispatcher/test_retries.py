@@ -102,6 +102,9 @@ async def test_always_failing_ends_dead_then_resend_and_recover_bring_it_back(
             for n in range(2)
         ]
         await eventually(lambda: _depth_is(world, dead, 3), timeout=15)
+        # (recover takes failed destinations: wait for the commits too, as above)
+        for m in failed:
+            await eventually(lambda m=m: status_of(m.id, MessageStatus.FAIL))
         broken["on"] = False
         await svix_api.endpoint.recover(app.id, ep.id, RecoverIn(since=since))
         for m in failed:
