@@ -178,27 +178,25 @@ async def _existing(connection: AbstractRobustConnection, topology: Topology) ->
     """Dispatch queues another shard count made that still exist: the single queue of an
     unsharded installation, and shards numbered from N up (shards are made 0..N-1, so the
     first missing number ends the search). A passive declare of a missing queue closes
-    its channel: probed on a channel of their own."""
-    channel = await connection.channel()
-    found: list[str] = []
+    its channel: each probe has a channel of its own, closed by us either way, so a robust
+    channel the broker closed does not stay behind reopening itself."""
 
     async def exists(name: str) -> bool:
-        nonlocal channel
+        channel = await connection.channel()
         try:
             await channel.declare_queue(name, passive=True)
+            return True
         except aiormq.exceptions.ChannelNotFoundEntity:
-            channel = await connection.channel()
             return False
-        found.append(name)
-        return True
+        finally:
+            with suppress(Exception):
+                await channel.close()
 
-    try:
-        if topology.sharded:
-            await exists(f"{topology.prefix}.dispatch")
-        shard = topology.shards if topology.sharded else 0
-        while shard < MAX_SHARDS and await exists(topology.shard_queue(shard)):
-            shard += 1
-    finally:
-        with suppress(Exception):
-            await channel.close()
+    found = []
+    if topology.sharded and await exists(f"{topology.prefix}.dispatch"):
+        found.append(f"{topology.prefix}.dispatch")
+    shard = topology.shards if topology.sharded else 0
+    while shard < MAX_SHARDS and await exists(topology.shard_queue(shard)):
+        found.append(topology.shard_queue(shard))
+        shard += 1
     return found
