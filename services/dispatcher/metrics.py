@@ -2,7 +2,8 @@
 
 With several worker processes (``HOOKLINE_DISPATCHER_WORKERS``) these are written in
 prometheus-client's multiprocess mode and the supervisor serves their sum; the gauges
-say how (``livesum``: the sum over live processes).
+say how (``livesum``: the sum over live processes; ``livemax``: the largest, for a value
+every process holds whole, such as the installation's open circuits).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000, 86400),
 )
 RETRIES = Counter("hookline_retries_scheduled_total", "Retries published, by tier", ["tier"])
+# Each process mirrors every open circuit of the installation (circuit_shared.py): a sum
+# over a pod's workers would count each circuit once per worker.
 CIRCUIT_OPEN = Gauge(
-    "hookline_circuit_open_endpoints", "Endpoints whose circuit is open", multiprocess_mode="livesum"
+    "hookline_circuit_open_endpoints", "Endpoints whose circuit is open", multiprocess_mode="livemax"
 )
 INFLIGHT = Gauge("hookline_inflight_deliveries", "Delivery tasks being handled", multiprocess_mode="livesum")
 ENDPOINTS_DISABLED = Counter(

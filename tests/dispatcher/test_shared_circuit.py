@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import aiohttp
 from aiohttp import web
 
 from tests.dispatcher.conftest import eventually
 from tests.dispatcher.process import start_dispatcher
+from tests.dispatcher.test_process import metric
 
 COOLDOWN = 2.0
 
@@ -30,7 +32,9 @@ async def test_three_processes_send_one_probe_per_cool_down(make_settings, make_
         "HOOKLINE_DISPATCHER_CIRCUIT_COOLDOWN": COOLDOWN,
         "HOOKLINE_DISPATCHER_ENDPOINT_CONCURRENCY": 1,
     }
-    processes = [await start_dispatcher(settings, **tuning) for _ in range(3)]
+    # The first runs two worker processes: its /metrics is the sum of their gauges
+    processes = [await start_dispatcher(settings, HOOKLINE_DISPATCHER_WORKERS=2, **tuning)]
+    processes += [await start_dispatcher(settings, **tuning) for _ in range(2)]
     try:
         # Given 30 tasks for a failing endpoint, handled by three processes
         await world.send([ep], count=30)
@@ -46,6 +50,9 @@ async def test_three_processes_send_one_probe_per_cool_down(make_settings, make_
         gaps = [b - a for a, b in itertools.pairwise(after_open)]
         assert all(gap >= COOLDOWN * 0.8 for gap in gaps), gaps
         assert asyncio.get_running_loop().time() - opened_at >= 4 * COOLDOWN
+        # Every worker mirrors the one open circuit by now; the pod reports it once
+        async with aiohttp.ClientSession() as session, session.get(f"{processes[0].url}/metrics") as response:
+            assert metric(await response.text(), "hookline_circuit_open_endpoints") == 1
         # And once the endpoint works again, a probe closes it for every process
         broken["on"] = False
         await receiver.wait_for(

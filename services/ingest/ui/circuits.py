@@ -1,9 +1,10 @@
 """Open circuits, as the dispatcher reports them.
 
-The circuit breaker lives in each dispatcher process's memory (``services/dispatcher/
-circuit.py``); what it shows outside is the gauge ``hookline_circuit_open_endpoints`` on
-the dispatcher's ``/metrics``: how many endpoints, not which ones. The overview shows
-that number, or says it can't be read.
+Circuits are installation-wide (``services/dispatcher/circuit_shared.py``, table
+``endpoint_circuit``) and every dispatcher process mirrors all of them; what they show
+outside is the gauge ``hookline_circuit_open_endpoints`` on the dispatcher's ``/metrics``:
+how many endpoints, not which ones, the same whichever process answers. The overview
+shows that number, or says it can't be read.
 """
 
 from __future__ import annotations
