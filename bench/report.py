@@ -18,6 +18,8 @@ ROWS = [
     ("peer_celery_2proc", "peer: Celery prefork-2 + requests, timed at the receiver", "/s", None),
     ("peer_hookline_2proc", "2 dispatcher processes, timed at the receiver", "/s", "peer_celery_2proc"),
     ("e2e_pipeline_max", "HTTP ingest → delivery, one process each, at once", "msg/s", "ceiling_loop"),
+    ("unordered_endpoint", "one unordered endpoint, 1 process", "/s", None),
+    ("ordered_endpoint", "one ordered endpoint (one POST at a time)", "/s", "unordered_endpoint"),
 ]
 
 

@@ -22,6 +22,7 @@ import asyncpg
 from bench import ceilings, delivery, peer
 from bench.hygiene import clean_slate
 from bench.load import http_ingest_rate, publish_ingest_events
+from bench.ordered import ordered_rates
 from bench.profile import start_profiler
 from bench.receiver import start_receiver
 from bench.report import render
@@ -238,6 +239,28 @@ async def main_shards(rounds: int) -> None:
     print(f"logs: {logdir}\nresults: {RESULTS / 'shards.json'}")
 
 
+async def measure_ordered(results: dict, notes: list[str], receiver, logdir: Path) -> None:  # type: ignore[no-untyped-def]
+    results.update(await ordered_rates(logdir, receiver.ok_url))
+    notes.append(
+        'ordered: 2,000 messages of 1 KiB to one endpoint with "ordered": true (one POST at a time,'
+        " each attempt committed before the next), then to one without (16 POSTs in flight); 1 process"
+    )
+
+
+async def main_ordered() -> None:
+    """Only one ordered endpoint's rate beside one unordered endpoint's (about 30 s)."""
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    notes: list[str] = []
+    async with clean_slate(AMQP_URL) as logdir:
+        receiver = start_receiver()
+        try:
+            await measure_ordered(results, notes, receiver, logdir)
+        finally:
+            receiver.stop()
+    save(results, "ordered.json")
+    print(render(results, notes))
+
+
 async def main_stages() -> None:
     """Only the per-stage breakdown at half load (about a minute)."""
     async with clean_slate(AMQP_URL) as logdir:
@@ -340,6 +363,7 @@ async def main(with_peer: bool) -> None:
             await measure_schema_cost(results, notes, logdir, purge)
             await measure_delivery(results, notes, receiver, logdir)
             results["stages_ms"] = await stage_breakdown(logdir)
+            await measure_ordered(results, notes, receiver, logdir)
             if with_peer:
                 await measure_peer(results, notes, receiver, logdir)
         finally:
@@ -355,7 +379,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        choices=["ingest-http", "ingest-schema", "latency", "delivery", "peer", "shards", "stages"],
+        choices=[
+            "ingest-http",
+            "ingest-schema",
+            "latency",
+            "delivery",
+            "peer",
+            "shards",
+            "stages",
+            "ordered",
+        ],
         help="measure only this figure (beside its ceiling)",
     )
     parser.add_argument(
@@ -389,6 +422,8 @@ if __name__ == "__main__":
         asyncio.run(main_delivery(args.rounds, args.profile))
     elif args.only == "latency":
         asyncio.run(main_latency())
+    elif args.only == "ordered":
+        asyncio.run(main_ordered())
     elif args.only == "stages":
         asyncio.run(main_stages())
     elif args.only == "shards":

@@ -23,6 +23,7 @@ from shared.migrate import apply_migrations
 from shared.settings import Settings
 from shared.topology import Topology, delete_topology
 from tests.support.broker_objects import delete_broker_objects
+from tests.support.lanes import forget_ordered_lanes
 
 # The start time in the run id lets a later run remove what a crashed one left behind.
 RUN_STARTED = int(time.time())
@@ -78,6 +79,7 @@ async def make_settings(migrated_database: str) -> AsyncIterator[Callable[..., S
     conn = await asyncpg.connect(migrated_database)
     try:
         await conn.execute("DELETE FROM endpoint_circuit")
+        await forget_ordered_lanes(conn)  # installation-wide too
     finally:
         await conn.close()
 

@@ -37,6 +37,7 @@ from services.dispatcher.attempt_rows import (
     reduced_entry,
     utc,
 )
+from services.dispatcher.attempt_sql import DISABLE, FAILING, HEALTHY, INSERT_ATTEMPTS, UPDATE_DESTINATIONS
 from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
 from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
 from shared.status import MessageStatus
@@ -59,51 +60,20 @@ __all__ = [
 
 _Pending = tuple[Entry, "asyncio.Future[None] | None"]
 
-_INSERT_ATTEMPTS = """
-INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response, response_status_code,
-    response_duration_ms, status, trigger_type, attempt_number, error, created_at)
-SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::int[], $8::int[], $9::int2[], $10::int2[], $11::int[], $12::text[], $13::timestamptz[])
-    AS u(id, msg_id, endpoint_id, app_id, url, response, code, ms, status, trig, num, error, at)
--- a message or endpoint deleted meanwhile has no attempts to keep
-WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
-  AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = u.endpoint_id)
--- a batch whose commit was cut off after it succeeded is written again at shutdown
--- (same id and created_at: the table is partitioned by created_at, migration 006)
-ON CONFLICT (id, created_at) DO NOTHING
-"""
-
-_UPDATE_DESTINATIONS = """
-UPDATE message_destination d
-SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
-    attempt_count = d.attempt_count + u.attempts, updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
-    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
-WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
-"""
-
-# Only rows whose value changes are touched: each update fires the endpoint NOTIFY.
-_HEALTHY = "UPDATE endpoint SET failing_since = NULL WHERE id = ANY($1::text[]) AND failing_since IS NOT NULL"
-_FAILING = """
-UPDATE endpoint e SET failing_since = u.since
-FROM unnest($1::text[], $2::timestamptz[]) AS u(id, since)
-WHERE e.id = u.id AND e.failing_since IS NULL
-"""
-_DISABLE = """
-UPDATE endpoint SET disabled = true, updated_at = now(),
-    disabled_reason = 'no successful delivery since ' || to_char(failing_since AT TIME ZONE 'UTC',
-        'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (HOOKLINE_DISABLE_AFTER)'
-WHERE id = ANY($1::text[]) AND NOT disabled AND failing_since <= now() - $2::interval
-RETURNING id, app_id, uid, failing_since, disabled_reason
-"""
-
 
 class AttemptLog:
     def __init__(
-        self, pool: asyncpg.Pool, *, disable_after: float, flush_seconds: float, flush_rows: int
+        self,
+        pool: asyncpg.Pool,
+        *,
+        disable_after: float,
+        flush_seconds: float,
+        flush_rows: int,
+        busy_rows: int = 1,
     ) -> None:
         self._pool, self._disable_after = pool, timedelta(seconds=disable_after)
         self._flush_seconds, self._flush_rows = flush_seconds, flush_rows
+        self._busy_rows = busy_rows  # a batch this big formed during one commit: busy
         self._pending: list[_Pending] = []
         self._runner: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
@@ -131,14 +101,22 @@ class AttemptLog:
             self._full.set()
 
     async def run(self) -> None:
+        """Commit at once when idle (a lone delivery waits one commit, no more); linger up
+        to ``flush_seconds`` for a fuller batch while the last commit was busy."""
         self._runner = asyncio.current_task()
+        busy = False
         while True:
             await self._arrived.wait()
-            try:
-                await asyncio.wait_for(self._full.wait(), self._flush_seconds)
-            except TimeoutError:
-                pass
+            if busy:
+                try:
+                    await asyncio.wait_for(self._full.wait(), self._flush_seconds)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(0)  # what this loop turn settles joins the batch
+            rows = len(self._pending)
             await self.flush()
+            busy = rows >= self._busy_rows
 
     async def flush(self, *, attempts: int | None = None) -> None:
         """Commit what is pending, retrying while the database is away (until ``attempts``
@@ -259,9 +237,9 @@ class AttemptLog:
         async with self._pool.acquire() as conn, conn.transaction():
             if attempts:
                 columns = zip(*(a.values() for a in attempts), strict=True)
-                await conn.execute(_INSERT_ATTEMPTS, *(list(c) for c in columns))
+                await conn.execute(INSERT_ATTEMPTS, *(list(c) for c in columns))
             await conn.execute(
-                _UPDATE_DESTINATIONS,
+                UPDATE_DESTINATIONS,
                 [d.msg_id for d in destinations],
                 [d.endpoint_id for d in destinations],
                 [d.status for d in destinations],
@@ -269,12 +247,12 @@ class AttemptLog:
                 [d.attempts for d in destinations],
             )
             if healthy:
-                await conn.execute(_HEALTHY, healthy)
+                await conn.execute(HEALTHY, healthy)
             disabled = []
             if failing:
                 ids = sorted(failing)
-                await conn.execute(_FAILING, ids, [failing[i] for i in ids])
-                disabled = await conn.fetch(_DISABLE, ids, self._disable_after)
+                await conn.execute(FAILING, ids, [failing[i] for i in ids])
+                disabled = await conn.fetch(DISABLE, ids, self._disable_after)
             # In this transaction: an event exists if and only if its outcome does.
             await operational.report(conn, entries, disabled)
         for row in disabled:

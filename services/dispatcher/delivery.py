@@ -45,6 +45,15 @@ class Attempted:
     decision: Decision
 
 
+@dataclass(slots=True)
+class ToLane:
+    """The endpoint is ordered: its lane delivers the task's destination, read from the
+    database in message order (``services.dispatcher.lanes``); the task only wakes it."""
+
+
+TO_LANE = ToLane()
+
+
 class DeliveryHandler:
     """Runs one task through the policies in their order and sends it when nothing
     holds it back."""
@@ -54,6 +63,14 @@ class DeliveryHandler:
     ) -> None:
         self._rules, self._cache, self._policies = rules, cache, tuple(policies)
         self._sender = sender
+
+    @property
+    def rules(self) -> Rules:
+        return self._rules
+
+    @property
+    def sender(self) -> Sender:
+        return self._sender
 
     def park_at_once(self, task: DeliveryTask) -> Park | None:
         """Where a task goes without a POST when that is clear before anything is awaited —
@@ -65,12 +82,15 @@ class DeliveryHandler:
                 return park(task.attempt, hold, self._rules)
         return None
 
-    async def handle(self, task: DeliveryTask, progress: Progress) -> Drop | Park | Attempted:
-        """What became of the task: dropped, to be parked, or sent (then settled)."""
+    async def handle(self, task: DeliveryTask, progress: Progress) -> Drop | Park | ToLane | Attempted:
+        """What became of the task: dropped, to be parked, handed to its endpoint's lane,
+        or sent (then settled)."""
         endpoint = await self._cache.get(task.endpoint_id)
         if (gone := dropped(endpoint)) is not None:
             return gone
         assert endpoint is not None
+        if endpoint.ordered:
+            return TO_LANE
         permits: list[Permit] = []
         try:
             if (parking := self._admit(task, endpoint, permits)) is not None:

@@ -37,8 +37,8 @@ CHANNEL = "hookline_endpoint"
 # proportional to the endpoints in traffic, and so does the refresh query).
 _IDLE_REFRESHES = 10
 _SELECT = (
-    "SELECT id, app_id, url, disabled, headers, secret, old_secrets, throttle_rate, failing_since"
-    " FROM endpoint WHERE id = ANY($1::text[])"
+    "SELECT id, app_id, url, disabled, headers, secret, old_secrets, throttle_rate, failing_since,"
+    " ordered FROM endpoint WHERE id = ANY($1::text[])"
 )
 
 
@@ -58,6 +58,7 @@ class Endpoint:
     keys: tuple[SigningKey, ...]
     throttle_rate: int | None
     failing_since: float | None
+    ordered: bool = False  # delivered by its lane, one at a time (services.dispatcher.lanes)
 
     def signing_keys(self, now: float) -> list[Key]:
         """The current secret and every rotated-out one still in its grace period."""
@@ -91,6 +92,7 @@ def endpoint_from_row(row: asyncpg.Record) -> Endpoint:
         ),
         throttle_rate=row["throttle_rate"],
         failing_since=failing.timestamp() if failing else None,
+        ordered=row["ordered"],
     )
 
 

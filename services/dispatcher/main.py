@@ -30,6 +30,7 @@ from services.dispatcher.gates import EndpointGates
 from services.dispatcher.health import Readiness, healthz, metrics_handler, readyz_handler
 from services.dispatcher.http1 import Http1Client
 from services.dispatcher.keys import PARTS, READINESS, SETTINGS, TUNING, Parts
+from services.dispatcher.lanes import LaneParts, OrderedLanes
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
@@ -55,6 +56,7 @@ def _delivery_handler(
     client: Http1Client,
     cache: EndpointCache,
     circuits: CircuitBreaker,
+    throttle: Throttle,
 ) -> DeliveryHandler:
     """The delivery path up to the settlement: rules, policies (in order) and sender."""
     stall_after = min(settings.connect_timeout, settings.delivery_timeout / 2)
@@ -76,7 +78,7 @@ def _delivery_handler(
                 # Without retry tiers a waiting task has nowhere to go but its turn.
                 stall_after=stall_after if settings.retry_schedule else None,
             ),
-            Throttle(pool),
+            throttle,
         ),
         sender=Sender(
             client,
@@ -96,6 +98,7 @@ class _Parts:
     publisher: TaskPublisher
     consumer: TaskConsumer
     circuits: SharedCircuits
+    lanes: OrderedLanes
 
     async def on_connect(self, connection: AbstractRobustConnection) -> None:
         await self.publisher.on_connect(connection)  # declares the topology first
@@ -112,6 +115,7 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         # A delivery holds its prefetch slot until its attempt is committed: once half of
         # the window waits for the writer, waiting longer only idles the other half.
         flush_rows=min(tuning.attempt_flush_rows, max(1, settings.dispatcher_prefetch // 2)),
+        busy_rows=tuning.attempt_busy_rows,
     )
     publisher = TaskPublisher(topology)
     breaker = CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown)
@@ -119,18 +123,26 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         pool,
         settings.dsn(),
         breaker,
-        claim_seconds=tuning.circuit_cooldown,
+        # A probe's claim outlasts the probe, however short the cool-down: a claim that
+        # lapsed mid-POST would let a second process probe.
+        claim_seconds=max(tuning.circuit_cooldown, settings.delivery_timeout + 5),
         refresh=tuning.endpoint_refresh_seconds,
     )
-    handler = _delivery_handler(settings, tuning, pool, client, cache, breaker)
+    throttle = Throttle(pool)
+    handler = _delivery_handler(settings, tuning, pool, client, cache, breaker, throttle)
+    lanes = OrderedLanes.of(
+        pool,
+        LaneParts(cache, handler.sender, handler.rules, attempt_log, publisher, throttle),
+        lease_seconds=tuning.lane_lease_seconds,
+    )
     consumer = TaskConsumer(
         topology,
         handler,
-        Settler(handler, publisher, attempt_log),
+        Settler(handler, publisher, attempt_log, lanes=lanes),
         prefetch=settings.dispatcher_prefetch,
         poison_deliveries=settings.poison_deliveries,
     )
-    return _Parts(cache, attempt_log, publisher, consumer, circuits)
+    return _Parts(cache, attempt_log, publisher, consumer, circuits, lanes)
 
 
 def _readiness_checks(parts: _Parts, link: BrokerLink, loops: dict[str, Supervised]) -> dict[str, Check]:
@@ -148,6 +160,7 @@ async def _drain(parts: _Parts, drain_seconds: float) -> None:
     never holds SIGTERM up (what is unwritten stays unacked)."""
     deadline = asyncio.get_running_loop().time() + drain_seconds
     await parts.consumer.drain(drain_seconds)
+    await parts.lanes.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
     await parts.attempt_log.close(within=deadline - asyncio.get_running_loop().time())
     await parts.circuits.close()
 
@@ -166,6 +179,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
             "endpoint-listener": parts.cache.run,
             "attempt-log": parts.attempt_log.run,
             "circuit-listener": parts.circuits.run,
+            "ordered-lanes": parts.lanes.run,
         }
         async with (
             supervised(loops) as running,

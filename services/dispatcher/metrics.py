@@ -54,3 +54,7 @@ POISONED = Counter(
     "hookline_deliveries_poisoned_total",
     "Tasks dead-lettered after failing to settle HOOKLINE_POISON_DELIVERIES times",
 )
+# Each lane runs in one process (the lease holder): a pod's workers' lanes add up.
+ORDERED_LANES = Gauge(
+    "hookline_ordered_lanes", "Ordered endpoints whose lane this process runs", multiprocess_mode="livesum"
+)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import aio_pika
 import structlog
@@ -34,33 +35,28 @@ from services.dispatcher.attempt_log import (
     SENDING,
     SUCCESS,
     AttemptLog,
-    AttemptRow,
     DestinationUpdate,
     Entry,
     utc,
 )
 from services.dispatcher.decide import Drop, Park
-from services.dispatcher.delivery import Attempted, DeliveryHandler, Progress
+from services.dispatcher.delivery import Attempted, DeliveryHandler, Progress, ToLane
 from services.dispatcher.metrics import (
     ATTEMPT_DURATION,
     DEFERRED,
-    DELIVERIES,
     INFLIGHT,
-    LAG,
     POISONED,
-    RETRIES,
     SKIPPED,
 )
+from services.dispatcher.outcomes import attempt_row, count_attempt, dead_reason
 from services.dispatcher.parking import Parked, Parking
 from services.dispatcher.publisher import TaskPublisher
 from services.dispatcher.refusals import AttemptNotStored
 from shared import tracing
 from shared.backoff import DeadLetter, Delivered, RetryIn
-from shared.ids import new_id
 from shared.logging import WORK
 from shared.response_text import storable_text
 from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask, MalformedTask
-from shared.topology import delay_label
 
 log = structlog.get_logger()
 
@@ -79,6 +75,13 @@ class Poisoned:
 Arrival = DeliveryTask | MalformedTask | Poisoned
 
 
+class LaneWaker(Protocol):
+    """``services.dispatcher.lanes.OrderedLanes``: returns once the endpoint's lane runs
+    in some process, so that the task that woke it may be acked."""
+
+    async def wake(self, endpoint_id: str) -> None: ...
+
+
 def _task_key(task: DeliveryTask) -> tuple[str, str, int]:
     return task.msg_id, task.endpoint_id, task.attempt
 
@@ -90,9 +93,11 @@ class Settler:
         publisher: TaskPublisher,
         attempt_log: AttemptLog,
         *,
+        lanes: LaneWaker | None = None,
         requeue_pause: float = 1.0,
     ) -> None:
         self._handler, self._publisher, self._log = handler, publisher, attempt_log
+        self._lanes = lanes
         self._requeue_pause = requeue_pause
         self._acks = AckBatcher()
         self._parking = Parking(publisher, self._parked)
@@ -163,8 +168,14 @@ class Settler:
         # storable: it may quote a receiver, and goes into an AMQP header (UTF-8) later.
         self._last_errors[_task_key(task)] = storable_text(f"{type(exc).__name__}: {exc}"[:300])
 
-    async def _carry_out(self, task: DeliveryTask, settlement: Drop | Park, progress: Progress) -> None:
-        if isinstance(settlement, Park):
+    async def _carry_out(
+        self, task: DeliveryTask, settlement: Drop | Park | ToLane, progress: Progress
+    ) -> None:
+        if isinstance(settlement, ToLane):
+            if self._lanes is None:
+                raise RuntimeError("an ordered endpoint's task, and no lanes to deliver it")
+            await self._lanes.wake(task.endpoint_id)
+        elif isinstance(settlement, Park):
             progress.acting = True
             await self._publisher.retry(task, settlement.where.delay)
             self._note_parked(task, settlement)
@@ -194,11 +205,8 @@ class Settler:
         else:
             assert isinstance(decision, DeadLetter)
             destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
-            reason = (
-                f"{decision.attempts} attempts; last: {result.error or f'HTTP {result.outcome.status_code}'}"
-            )
-            effects.append(self._publisher.dead(task.to_amqp(), reason))
-        record = self._log.record(Entry(destination, _attempt_row(task, attempted), succeeded))
+            effects.append(self._publisher.dead(task.to_amqp(), dead_reason(decision, result)))
+        record = self._log.record(Entry(destination, attempt_row(task, attempted), succeeded))
         if effects:
             *published, recorded = await asyncio.gather(*effects, record, return_exceptions=True)
             for failure in published:
@@ -211,7 +219,7 @@ class Settler:
                 raise recorded
         else:  # a success: nothing to publish, and no task for gather to wrap the record in
             await record
-        _count(task, attempted)
+        count_attempt(task, attempted)
 
     async def _dead_letter(self, message: DeliveredMessage, arrival: MalformedTask | Poisoned) -> None:
         if isinstance(arrival, Poisoned):
@@ -244,43 +252,6 @@ class Settler:
         next_attempt = utc(time.time() + parking.where.delay)
         self._log.note(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, None, next_attempt, 0)))
         DEFERRED.labels(parking.reason).inc()
-
-
-def _attempt_row(task: DeliveryTask, attempted: Attempted) -> AttemptRow:
-    result = attempted.result
-    return AttemptRow(
-        id=new_id("atmpt", result.started_at),
-        msg_id=task.msg_id,
-        endpoint_id=task.endpoint_id,
-        app_id=task.app_id,
-        url=attempted.endpoint.url,
-        response=result.response,
-        response_status_code=result.outcome.status_code,
-        response_duration_ms=round(result.duration * 1000),
-        status=SUCCESS if isinstance(attempted.decision, Delivered) else FAIL,
-        trigger_type=task.trigger,
-        attempt_number=task.attempt,
-        error=result.error,
-        created_at=utc(result.started_at),
-    )
-
-
-def _count(task: DeliveryTask, attempted: Attempted) -> None:
-    decision, result = attempted.decision, attempted.result
-    if isinstance(decision, Delivered):
-        DELIVERIES.labels("success").inc()
-        LAG.observe(max(0.0, time.time() - task.created_at))
-    elif isinstance(decision, RetryIn):
-        DELIVERIES.labels("failure").inc()
-        RETRIES.labels(delay_label(decision.delay)).inc()
-    else:
-        DELIVERIES.labels("dead").inc()
-    log.debug(
-        "attempt made",
-        status_code=result.outcome.status_code,
-        error=result.error,
-        decision=type(decision).__name__,
-    )
 
 
 _DELIVERY_COUNT = "x-delivery-count"  # set by a quorum queue on each redelivery

@@ -21,6 +21,7 @@ from tests.chaos.hookline import Hookline
 from tests.chaos.ledger import Ledger, Row
 from tests.chaos.receivers import ReceiverFarm
 from tests.chaos.sizes import ENDPOINTS, ISSUE_MESSAGES, LOAD_SECONDS, MESSAGES, RETRY_SCHEDULE
+from tests.support.lanes import forget_ordered_lanes
 from tests.support.operational import forget_operational_endpoints
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -91,6 +92,7 @@ async def _forget_operational_endpoints(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await forget_operational_endpoints(conn)
+        await forget_ordered_lanes(conn)  # the schema fuzz may make ordered endpoints too
     finally:
         await conn.close()
 

@@ -21,6 +21,7 @@ from tests.deploy.live import run_service, wait_until
 from tests.dispatcher.process import environment
 
 APPS, PER_APP = 4, 1250  # 5,000 messages, one endpoint each app, spread over 4 shards
+ORDERED = 300  # and an app whose one endpoint is ordered (services/dispatcher/lanes.py)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,17 @@ async def send_all(http: aiohttp.ClientSession, base: str, apps: list[str]) -> N
                 assert r.status == 202, await r.text()
 
     await asyncio.gather(*(worker() for _ in range(16)))
+
+
+async def send_in_order(http: aiohttp.ClientSession, base: str, app: str) -> list[str]:
+    """One at a time: each message accepted before the next is sent."""
+    ids = []
+    for n in range(ORDERED):
+        body = {"eventType": "cluster.ordered", "payload": {"n": n}}
+        async with http.post(f"{base}/api/v1/app/{app}/msg", json=body) as r:
+            assert r.status == 202, await r.text()
+            ids.append((await r.json())["id"])
+    return ids
 
 
 async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
@@ -71,6 +83,11 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
                 f"{base}/api/v1/app/{apps[-1]}/endpoint", json={"url": f"{receiver.url}/c"}
             ) as r:
                 assert r.status == 201, await r.text()
+        async with http.post(f"{base}/api/v1/app", json={"name": "cluster ordered"}) as r:
+            ordered_app = (await r.json())["id"]
+        body = {"url": f"{receiver.url}/o", "ordered": True}
+        async with http.post(f"{base}/api/v1/app/{ordered_app}/endpoint", json=body) as r:
+            assert r.status == 201, await r.text()
         # Every shard queue has a member on each node; the leaders are spread
         leaders = {queue: cluster.leader(queue) for queue in topology.dispatch_queues}
         assert all(cluster.members_online(q) == 3 for q in topology.dispatch_queues)
@@ -79,10 +96,12 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
 
         # When the node leading a shard is killed while the messages flow
         sending = asyncio.create_task(send_all(http, base, apps))
+        sending_in_order = asyncio.create_task(send_in_order(http, base, ordered_app))
         await receiver.wait_for(lambda: len(receiver.at("/c")) >= 1500, timeout=120)
         cluster.kill(victim)
         killed_at = len(receiver.at("/c"))
         await sending
+        created = await sending_in_order
 
         # Then every message arrives, and every destination is recorded as delivered
         def unique() -> int:
@@ -101,6 +120,12 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
         assert delivered == APPS * PER_APP
         receipts = Counter(r.headers["webhook-id"] for r in receiver.at("/c"))
         duplicates = sum(n - 1 for n in receipts.values())
+        # And the ordered endpoint got each of its messages, first receipts in creation order
+        await receiver.wait_for(
+            lambda: len({r.headers["webhook-id"] for r in receiver.at("/o")}) == ORDERED, 120
+        )
+        first_receipts = list(dict.fromkeys(r.headers["webhook-id"] for r in receiver.at("/o")))
+        assert first_receipts == created
         print(f"\ncluster: killed {victim.node} (leader of {victim_queue}) after {killed_at} receipts;"
               f" {APPS * PER_APP} messages, 0 lost, {duplicates} delivered twice or more")  # fmt: skip
 

@@ -38,6 +38,7 @@ OWNER = {
     "hookline_inflight_deliveries": "dispatcher",
     "hookline_endpoints_disabled_total": "dispatcher",
     "hookline_deliveries_poisoned_total": "dispatcher",
+    "hookline_ordered_lanes": "dispatcher",
     # Ingest holds a broker channel anyway; it reports every queue on each scrape.
     "hookline_queue_messages": "ingest",
     "hookline_inbound_total": "verifier",

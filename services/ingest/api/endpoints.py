@@ -119,6 +119,8 @@ async def upsert_endpoint(request: web.Request, body: EndpointUpdate) -> web.Res
     ref = request.match_info["endpoint_id"]
     endpoint = await store.get(pool_of(request), app["id"], ref)
     values = body.model_dump()
+    if values["ordered"] is None:  # not sent: kept as it is (False for a new endpoint)
+        del values["ordered"]
     if endpoint is not None:
         return json_response(await _save(request, endpoint, values))
     # Like Svix: the path names the new endpoint's uid unless it is an endpoint id.
@@ -135,7 +137,7 @@ async def upsert_endpoint(request: web.Request, body: EndpointUpdate) -> web.Res
 async def patch_endpoint(request: web.Request, body: EndpointPatch) -> EndpointOut:
     """Change the fields sent; ``null`` clears uid, throttleRate, eventTypes or channels."""
     endpoint = await endpoint_or_404(request)
-    changes = changes_of(body, not_null={"url", "description", "disabled", "metadata", "secret"})
+    changes = changes_of(body, not_null={"url", "description", "disabled", "metadata", "secret", "ordered"})
     secret = changes.pop("secret", None)
     if secret:
         await store.rotate_secret(pool_of(request), endpoint, secret, DEFAULT_GRACE_SECONDS)

@@ -80,6 +80,8 @@ class EndpointIn(InModel):
     secret: Secret | None = None
     metadata: Metadata = Field(default_factory=dict)
     headers: Headers = Field(default_factory=dict)
+    # Hookline's extension (docs/ordering.md): deliver one at a time, in message order.
+    ordered: bool = False
 
 
 class EndpointUpdate(InModel):
@@ -91,6 +93,9 @@ class EndpointUpdate(InModel):
     event_types: EventTypeList | None = _EVENT_TYPES
     channels: ChannelList | None = None
     metadata: Metadata = Field(default_factory=dict)
+    # Left as it is when not sent: Svix SDKs never send it, and a PUT from one of them
+    # must not turn ordering off.
+    ordered: bool | None = None
 
 
 class EndpointPatch(InModel):
@@ -103,6 +108,7 @@ class EndpointPatch(InModel):
     channels: ChannelList | None = None
     metadata: Metadata | None = None
     secret: Secret | None = None
+    ordered: bool | None = None
 
 
 class EndpointOut(ApiModel):
@@ -117,6 +123,7 @@ class EndpointOut(ApiModel):
     channels: list[str] | None = None
     created_at: datetime
     updated_at: datetime
+    ordered: bool = False
 
 
 class EndpointHeadersIn(InModel):

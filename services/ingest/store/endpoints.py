@@ -17,7 +17,7 @@ from shared.status import MessageStatus
 
 COLUMNS = (
     "id, app_id, uid, url, description, throttle_rate, disabled, event_types, channels,"
-    " metadata, headers, secret, old_secrets, created_at, updated_at"
+    " metadata, headers, secret, old_secrets, ordered, created_at, updated_at"
 )
 # Columns a create or update may set, in the order of the INSERT.
 _WRITABLE = (
@@ -30,6 +30,7 @@ _WRITABLE = (
     "channels",
     "metadata",
     "headers",
+    "ordered",
 )
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -66,6 +67,7 @@ async def insert(conn: Conn, app_id: str, values: dict[str, Any], secret: str) -
     params[_WRITABLE.index("headers")] = values.get("headers") or {}
     params[_WRITABLE.index("disabled")] = bool(values.get("disabled"))
     params[_WRITABLE.index("description")] = values.get("description") or ""
+    params[_WRITABLE.index("ordered")] = bool(values.get("ordered"))
     placeholders = ", ".join(f"${i}" for i in range(4, 4 + len(_WRITABLE)))
     row = await conn.fetchrow(
         f"INSERT INTO endpoint (id, app_id, secret, {', '.join(_WRITABLE)})"

@@ -72,7 +72,7 @@ async def reset_destinations(conn: Conn, where_sql: str, *args: object) -> list[
     Messages whose payload was expunged are never sent again (as in Svix)."""
     return await conn.fetch(
         f"UPDATE message_destination d SET status = {MessageStatus.PENDING:d}, published = false,"
-        " trigger_type = 1,"
+        " trigger_type = 1, attempt_base = d.attempt_count,"  # a new retry chain (migration 014)
         " next_attempt = now(), updated_at = now()"
         f" FROM message m WHERE m.id = d.msg_id AND m.expunged_at IS NULL AND {where_sql}"
         " RETURNING d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload,"

@@ -1,0 +1,40 @@
+"""The attempt log's statements (``services.dispatcher.attempt_log``): set-based, one
+of each per committed batch."""
+
+INSERT_ATTEMPTS = """
+INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response, response_status_code,
+    response_duration_ms, status, trigger_type, attempt_number, error, created_at)
+SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::int[], $8::int[], $9::int2[], $10::int2[], $11::int[], $12::text[], $13::timestamptz[])
+    AS u(id, msg_id, endpoint_id, app_id, url, response, code, ms, status, trig, num, error, at)
+-- a message or endpoint deleted meanwhile has no attempts to keep
+WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
+  AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = u.endpoint_id)
+-- a batch whose commit was cut off after it succeeded is written again at shutdown
+-- (same id and created_at: the table is partitioned by created_at, migration 006)
+ON CONFLICT (id, created_at) DO NOTHING
+"""
+
+UPDATE_DESTINATIONS = """
+UPDATE message_destination d
+SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
+    attempt_count = d.attempt_count + u.attempts, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
+    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
+WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
+"""
+
+# Only rows whose value changes are touched: each update fires the endpoint NOTIFY.
+HEALTHY = "UPDATE endpoint SET failing_since = NULL WHERE id = ANY($1::text[]) AND failing_since IS NOT NULL"
+FAILING = """
+UPDATE endpoint e SET failing_since = u.since
+FROM unnest($1::text[], $2::timestamptz[]) AS u(id, since)
+WHERE e.id = u.id AND e.failing_since IS NULL
+"""
+DISABLE = """
+UPDATE endpoint SET disabled = true, updated_at = now(),
+    disabled_reason = 'no successful delivery since ' || to_char(failing_since AT TIME ZONE 'UTC',
+        'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (HOOKLINEDISABLE_AFTER)'
+WHERE id = ANY($1::text[]) AND NOT disabled AND failing_since <= now() - $2::interval
+RETURNING id, app_id, uid, failing_since, disabled_reason
+"""
