@@ -58,7 +58,11 @@ async def create_app(session: aiohttp.ClientSession, urls: list[str]) -> str:
 
 
 async def send_messages(
-    session: aiohttp.ClientSession, app_id: str, count: int, concurrency: int = 32
+    session: aiohttp.ClientSession,
+    app_id: str,
+    count: int,
+    concurrency: int = 32,
+    payload: dict[str, object] | None = None,
 ) -> None:
     remaining = count
 
@@ -66,7 +70,7 @@ async def send_messages(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            body = {"eventType": "bench.event", "payload": {**PAYLOAD, "sent": time.time()}}
+            body = {"eventType": "bench.event", "payload": {**(payload or PAYLOAD), "sent": time.time()}}
             async with session.post(f"/api/v1/app/{app_id}/msg", json=body) as r:
                 assert r.status == 202, await r.text()
 
@@ -137,6 +141,10 @@ async def e2e_latency(
     seconds: float = 10,
     saturate: int = 6000,
     on_half_load: Callable[[], None] | None = None,
+    *,
+    payload_bytes: int = 1024,
+    endpoints: int = 1,
+    failing: int = 0,
     **env: str,
 ) -> dict[str, float]:
     """Latency from ingest's accept to the receiver's arrival at half of the pipeline's maximum.
@@ -145,12 +153,18 @@ async def e2e_latency(
     (closed loop, 64 requests in flight) share the machine's cores, so the pipeline tops out
     below both ``ingest_http`` and ``delivery_1proc``, each of which had the machine alone.
     Half of either of those would load the pipeline near or past its limit and measure queueing.
+
+    Each message goes to ``endpoints`` endpoints, ``failing`` of which answer 500 (their
+    deliveries retry and their circuits open, as a real failing share would); latency is taken
+    of every delivery to the others.
     """
     port = free_port()
     arrivals_file = Path(tempfile.mkdtemp()) / "arrivals.txt"
     receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [sys.executable, "-m", "bench.latency_receiver", str(port), str(arrivals_file)]
     )
+    payload = {"data": "x" * max(0, payload_bytes - 34)}  # 34: the JSON around it, and "sent"
+    working = endpoints - failing
     run = Run(logdir, **env)
     try:
         ingest = run.start("ingest", "/api/v1/health")
@@ -158,16 +172,18 @@ async def e2e_latency(
         async with aiohttp.ClientSession(
             f"http://127.0.0.1:{ingest.port}", headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
         ) as session:
-            app_id = await create_app(session, [f"http://127.0.0.1:{port}/hook"])
-            await send_messages(session, app_id, saturate, concurrency=64)
-            arrivals = await _arrivals(arrivals_file, saturate)
-            pipeline_max = (len(arrivals) - 1) / (max(arrivals.values()) - min(arrivals.values()))
+            urls = [f"http://127.0.0.1:{port}/hook/{n}" for n in range(working)]
+            urls += [f"http://127.0.0.1:{port}/fail/{n}" for n in range(failing)]
+            app_id = await create_app(session, urls)
+            await send_messages(session, app_id, saturate, concurrency=64, payload=payload)
+            arrivals = await _arrivals(arrivals_file, saturate * working)
+            pipeline_max = (len(arrivals) / working - 1) / (max(arrivals.values()) - min(arrivals.values()))
             rate = pipeline_max / 2
             accepted: dict[str, float] = {}
 
             async def one() -> None:
                 async with session.post(
-                    f"/api/v1/app/{app_id}/msg", json={"eventType": "bench.latency", "payload": PAYLOAD}
+                    f"/api/v1/app/{app_id}/msg", json={"eventType": "bench.latency", "payload": payload}
                 ) as r:
                     accepted[(await r.json())["id"]] = time.time()
 
@@ -179,13 +195,18 @@ async def e2e_latency(
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
                 tasks.append(asyncio.create_task(one()))
             await asyncio.gather(*tasks)
-            arrivals = await _arrivals(arrivals_file, saturate + len(tasks))
-        latencies = sorted((arrivals[i] - at) * 1000 for i, at in accepted.items() if i in arrivals)
-        quantiles = statistics.quantiles(latencies, n=100)
+            arrivals = await _arrivals(arrivals_file, (saturate + len(tasks)) * working)
+        latencies = sorted(
+            (at - accepted[key.partition("/")[0]]) * 1000
+            for key, at in arrivals.items()
+            if key.partition("/")[0] in accepted
+        )
+        quantiles = statistics.quantiles(latencies, n=1000)
         return {
-            "p50": quantiles[49],
-            "p95": quantiles[94],
-            "p99": quantiles[98],
+            "p50": quantiles[499],
+            "p95": quantiles[949],
+            "p99": quantiles[989],
+            "p99.9": quantiles[998],
             "count": len(latencies),
             "offered_per_s": rate,
             "pipeline_max_per_s": pipeline_max,
@@ -196,7 +217,8 @@ async def e2e_latency(
 
 
 async def _arrivals(path: Path, expected: int, limit_s: float = 60) -> dict[str, float]:
-    """webhook-id -> first arrival time, once ``expected`` distinct ids arrived (or the limit)."""
+    """ "<webhook-id><path>" -> first arrival time, once ``expected`` distinct keys arrived (or
+    the limit)."""
     deadline = time.perf_counter() + limit_s
     while True:
         arrivals = _read_arrivals(path)
@@ -208,8 +230,8 @@ async def _arrivals(path: Path, expected: int, limit_s: float = 60) -> dict[str,
 def _read_arrivals(path: Path) -> dict[str, float]:
     arrivals: dict[str, float] = {}
     for line in path.read_text().splitlines() if path.exists() else []:
-        msg_id, at = line.split()
-        arrivals.setdefault(msg_id, float(at))
+        key, at = line.split()
+        arrivals.setdefault(key, float(at))
     return arrivals
 
 

@@ -1,5 +1,6 @@
-"""Receiver for the latency run: answers 204 and appends "<webhook-id> <unix time>" per
-request to a file, so latency is measured where the webhook actually arrives."""
+"""Receiver for the latency run: answers 204 and appends "<webhook-id><path> <unix time>" per
+request to a file, so latency is measured where the webhook actually arrives. A path under
+``/fail`` is answered 500 and not recorded (the failing endpoints of a latency variant)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ async def main(port: int, path: str) -> None:
 
     async def receive(request: web.Request) -> web.Response:
         await request.read()
-        out.write(f"{request.headers.get('webhook-id')} {time.time():.6f}\n")
+        if request.path.startswith("/fail"):
+            return web.Response(status=500)
+        out.write(f"{request.headers.get('webhook-id')}{request.path} {time.time():.6f}\n")
         return web.Response(status=204)
 
     app = web.Application()
