@@ -5,53 +5,14 @@ held up."""
 
 from __future__ import annotations
 
-import random
-
 from aiohttp import web
 
 from shared.status import MessageStatus
-from tests.dispatcher.conftest import EndpointRow, Receiver, World, eventually
+from tests.dispatcher.conftest import EndpointRow, World, eventually
 from tests.dispatcher.process import start_dispatcher
+from tests.support.ordered import OrderedLedger
 
 LEASE = 1.5  # seconds: how long a killed dispatcher's lanes wait for a taker
-
-
-class OrderedReceiver:
-    """Answers 503 to a quarter of requests at random and keeps, per request, the message
-    id and whether it was answered 2xx."""
-
-    def __init__(self, receiver: Receiver, path: str, failing: float, seed: int) -> None:
-        self.requests: list[tuple[str, bool]] = []
-        rng = random.Random(seed)
-
-        async def behaviour(request: web.Request, _n: int) -> web.StreamResponse:
-            ok = rng.random() >= failing
-            self.requests.append((request.headers["webhook-id"], ok))
-            return web.Response(status=200 if ok else 503)
-
-        receiver.behaviours[path] = behaviour
-
-    def first_successes(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for msg_id, ok in self.requests:
-            if ok:
-                seen.setdefault(msg_id)
-        return list(seen)
-
-    def sent_before_predecessor_succeeded(self, order: list[str]) -> list[str]:
-        """Requests for a message made while an earlier message had no 2xx yet."""
-        position = {msg_id: n for n, msg_id in enumerate(order)}
-        delivered_through = -1  # every message up to this position has had a 2xx
-        succeeded: set[str] = set()
-        early = []
-        for msg_id, ok in self.requests:
-            if position[msg_id] > delivered_through + 1:
-                early.append(msg_id)
-            if ok:
-                succeeded.add(msg_id)
-                while delivered_through + 1 < len(order) and order[delivered_through + 1] in succeeded:
-                    delivered_through += 1
-        return early
 
 
 async def _ordered(world: World, url: str) -> EndpointRow:
@@ -74,7 +35,8 @@ async def test_order_holds_through_random_failures_and_a_sigkill(make_settings, 
     # never dead-lettered (0.25^12)
     settings = make_settings(retry_schedule=[0.05] * 12)
     world = await make_world(settings)
-    flaky = OrderedReceiver(receiver, "/ordered", failing=0.25, seed=17)
+    flaky = OrderedLedger(failing=0.25, seed=17)
+    receiver.behaviours["/ordered"] = flaky.answer
     ordered = await _ordered(world, f"{receiver.url}/ordered")
     plain = await world.endpoint(f"{receiver.url}/plain")
     lease = {"HOOKLINE_DISPATCHER_LANE_LEASE_SECONDS": LEASE}
@@ -97,12 +59,11 @@ async def test_order_holds_through_random_failures_and_a_sigkill(make_settings, 
         # And no message was sent while one before it had not succeeded
         assert flaky.sent_before_predecessor_succeeded(created) == []
         # And a message was sent again after a 2xx only at the kill (the head then)
-        again = [m for m, ok in flaky.requests if ok]
-        assert len(again) - len(set(again)) <= 1
+        assert flaky.duplicate_successes() <= 1
         assert at_kill < 400
         print(
             f"\nordered: SIGKILL after {at_kill} of 400; {len(flaky.requests)} requests, "
-            f"{len(again) - len(set(again))} duplicate 2xx"
+            f"{flaky.duplicate_successes()} duplicate 2xx"
         )
         # And the unordered endpoint got every message too
         assert {r.headers["webhook-id"] for r in receiver.at("/plain")} == set(created)
