@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     env: Literal["dev", "prod"] = "dev"
     database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/hookline")
     amqp_url: AmqpDsn = AmqpDsn("amqp://guest:guest@127.0.0.1:5672/")
+    # Other nodes of the same RabbitMQ cluster, a comma list of URLs: a service whose node
+    # stays unreachable tries the next (shared/amqp.py). Not needed behind a Kubernetes
+    # Service, which already sends each connection to a live node.
+    amqp_failover_urls: Annotated[list[AmqpDsn], NoDecode] = []
     amqp_prefix: str = Field("hookline", pattern=r"^[A-Za-z0-9_\-]+$")
     api_token: str = DEV_API_TOKEN
     # Key ring for secrets at rest, newest first: "k2:<base64 32 bytes>,k1:<...>" (the first
@@ -140,6 +144,15 @@ class Settings(BaseSettings):
     # OTLP/HTTP collector base URL (http://collector:4318): traces on; unset, off and free.
     otel_endpoint: str | None = None
 
+    @field_validator("amqp_failover_urls", mode="before")
+    @classmethod
+    def _failover_urls(cls, value: object) -> object:
+        return _split_csv(value)
+
+    def amqp_urls(self) -> list[str]:
+        """The broker's URLs in the order a service tries them: ``amqp_url`` first."""
+        return [str(self.amqp_url), *(str(url) for url in self.amqp_failover_urls)]
+
     @field_validator("allowed_target_cidrs", mode="before")
     @classmethod
     def _cidrs(cls, value: object) -> object:
@@ -190,7 +203,7 @@ class Settings(BaseSettings):
                 "HOOKLINE_ENCRYPTION_KEYS must be set (id:base64 of 32 random bytes, newest first,"
                 " e.g. k1:$(head -c32 /dev/urandom | base64)) to encrypt secrets at rest"
             )
-        if self.amqp_url.password in (None, "guest"):
+        if any(url.password in (None, "guest") for url in [self.amqp_url, *self.amqp_failover_urls]):
             problems.append("HOOKLINE_AMQP_URL must not use the default guest credentials")
         if any(ipaddress.ip_network(c, strict=False).is_loopback for c in self.allowed_target_cidrs):
             problems.append("HOOKLINE_ALLOWED_TARGET_CIDRS must not allow loopback in prod")

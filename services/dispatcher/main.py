@@ -183,7 +183,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         }
         async with (
             supervised(loops) as running,
-            BrokerLink(str(settings.amqp_url), "hookline-dispatcher", parts.on_connect) as link,
+            BrokerLink(settings.amqp_urls(), "hookline-dispatcher", parts.on_connect) as link,
         ):
             app[READINESS].checks = _readiness_checks(parts, link, running)
             log.info("dispatcher starting", amqp_prefix=settings.amqp_prefix)

@@ -81,7 +81,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
                 interval=settings.retention_interval,
             ),
         }
-        async with BrokerLink(str(settings.amqp_url), "hookline-ingest", on_connect) as link:
+        async with BrokerLink(settings.amqp_urls(), "hookline-ingest", on_connect) as link:
             app[BROKER_LINK] = link
             async with supervised(loops):
                 yield

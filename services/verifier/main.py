@@ -65,7 +65,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
 
         expiry = _replay_expiry(pool, verifier.replay_cleanup_seconds)
         async with (
-            BrokerLink(str(settings.amqp_url), "hookline-verifier", on_connect),
+            BrokerLink(settings.amqp_urls(), "hookline-verifier", on_connect),
             supervised({"replay-expiry": expiry}),
         ):
             yield

@@ -34,6 +34,8 @@ def cluster() -> Iterator[PrivateCluster]:
 
 
 async def send_all(http: aiohttp.ClientSession, base: str, apps: list[str]) -> None:
+    """``PER_APP`` messages to each app, 16 at a time (ingest answers 202 from its outbox
+    while it has no broker)."""
     pending = [(app, n) for n in range(PER_APP) for app in apps]
 
     async def worker() -> None:
@@ -140,3 +142,63 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
             await asyncio.sleep(1)
         assert len(cluster.running()) == 3
         assert all(cluster.members_online(q) == 3 for q in topology.dispatch_queues)
+
+
+async def test_services_connected_to_a_node_that_dies_fail_over_to_another(
+    cluster,
+    make_settings,
+    receiver,
+    db_pool,
+):
+    # Given ingest and a dispatcher connected to the first node, told of the other two
+    entry, *others = cluster.nodes
+    settings = make_settings(amqp_url=entry.url, dispatch_shards=4, retry_schedule=[1.0, 2.0, 4.0])
+    env = environment(
+        settings,
+        0,
+        HOOKLINE_DISPATCH_SHARDS=settings.dispatch_shards,
+        HOOKLINE_AMQP_FAILOVER_URLS=",".join(node.url for node in others),
+    )
+    logs = Path(tempfile.mkdtemp(prefix="hookline-failover-logs-"))
+    async with (
+        run_service("ingest", env, logs / "ingest.log") as ingest,
+        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {settings.api_token}"}) as http,
+    ):
+        await wait_until(http, ingest.url("/api/v1/health"))
+        await wait_until(http, dispatcher.url("/readyz"))
+        base, apps = ingest.url(""), []
+        for n in range(2):
+            async with http.post(f"{base}/api/v1/app", json={"name": f"failover {n}"}) as r:
+                apps.append((await r.json())["id"])
+            body = {"url": f"{receiver.url}/f"}
+            async with http.post(f"{base}/api/v1/app/{apps[-1]}/endpoint", json=body) as r:
+                assert r.status == 201, await r.text()
+        total = 2 * PER_APP
+
+        # When the node they are connected to is killed while the messages flow
+        sending = asyncio.create_task(send_all(http, base, apps))
+        await receiver.wait_for(lambda: len(receiver.at("/f")) >= 600, timeout=120)
+        cluster.kill(entry)
+        await sending
+
+        # Then both reconnect to another node, every message arrives and is recorded delivered
+        def unique() -> int:
+            return len({r.headers["webhook-id"] for r in receiver.at("/f")})
+
+        await receiver.wait_for(lambda: unique() == total, timeout=180)
+        query = "SELECT count(*) FROM message_destination WHERE app_id = ANY($1) AND status = 0"
+        deadline = time.monotonic() + 60
+        while await db_pool.fetchval(query, apps) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert await db_pool.fetchval(query, apps) == total
+        for log in ("ingest.log", "dispatcher.log"):
+            assert "failing over" in (logs / log).read_text(), log
+        print(f"\nfailover: {entry.node} killed; {total} messages, 0 lost")
+
+    # And the node, started again, rejoins
+    entry.start()
+    deadline = time.monotonic() + 90
+    while len(cluster.running()) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    assert len(cluster.running()) == 3

@@ -68,6 +68,29 @@ def test_prod_refuses_default_secrets():
     assert ok.env == "prod"
 
 
+def test_failover_urls_come_after_the_main_url_and_prod_refuses_guest_in_any():
+    settings = Settings(
+        amqp_url="amqp://hook:s3cret@rabbit-0:5672/",
+        amqp_failover_urls="amqp://hook:s3cret@rabbit-1:5672/, amqp://hook:s3cret@rabbit-2:5672/",
+    )
+    assert [u.split("@")[1] for u in settings.amqp_urls()] == [
+        "rabbit-0:5672/",
+        "rabbit-1:5672/",
+        "rabbit-2:5672/",
+    ]
+    assert Settings().amqp_urls() == [str(Settings().amqp_url)]
+    with pytest.raises(ValidationError, match="amqp_failover_urls"):
+        Settings(amqp_failover_urls="not a url")
+    with pytest.raises(ValidationError, match="guest credentials"):
+        Settings(
+            env="prod",
+            api_token="x" * 32,
+            amqp_url="amqp://hook:s3cret@rabbit-0:5672/",
+            amqp_failover_urls="amqp://guest:guest@rabbit-1:5672/",
+            encryption_keys=f"k1:{new_key()}",
+        )
+
+
 def test_an_endpoints_shard_is_stable_and_shards_are_balanced():
     from collections import Counter
 
