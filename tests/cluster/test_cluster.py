@@ -9,7 +9,8 @@ import asyncio
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +32,21 @@ def cluster() -> Iterator[PrivateCluster]:
         yield started
     finally:
         started.stop()
+
+
+@asynccontextmanager
+async def ingest_and_dispatcher(
+    env: dict[str, str], logs: Path, token: str
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """Ingest and a dispatcher as processes, both ready: an API session and ingest's URL."""
+    async with (
+        run_service("ingest", env, logs / "ingest.log") as ingest,
+        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+    ):
+        await wait_until(http, ingest.url("/api/v1/health"))
+        await wait_until(http, dispatcher.url("/readyz"))
+        yield http, ingest.url("")
 
 
 async def send_all(http: aiohttp.ClientSession, base: str, apps: list[str]) -> None:
@@ -70,14 +86,8 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
     topology = Topology.of(settings)
     env = environment(settings, 0, HOOKLINE_DISPATCH_SHARDS=settings.dispatch_shards)
     logs = Path(tempfile.mkdtemp(prefix="hookline-cluster-logs-"))
-    async with (
-        run_service("ingest", env, logs / "ingest.log") as ingest,
-        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {settings.api_token}"}) as http,
-    ):
-        await wait_until(http, ingest.url("/api/v1/health"))
-        await wait_until(http, dispatcher.url("/readyz"))
-        base, apps = ingest.url(""), []
+    async with ingest_and_dispatcher(env, logs, settings.api_token) as (http, base):
+        apps = []
         for n in range(APPS):
             async with http.post(f"{base}/api/v1/app", json={"name": f"cluster {n}"}) as r:
                 apps.append((await r.json())["id"])
@@ -160,14 +170,8 @@ async def test_services_connected_to_a_node_that_dies_fail_over_to_another(
         HOOKLINE_AMQP_FAILOVER_URLS=",".join(node.url for node in others),
     )
     logs = Path(tempfile.mkdtemp(prefix="hookline-failover-logs-"))
-    async with (
-        run_service("ingest", env, logs / "ingest.log") as ingest,
-        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {settings.api_token}"}) as http,
-    ):
-        await wait_until(http, ingest.url("/api/v1/health"))
-        await wait_until(http, dispatcher.url("/readyz"))
-        base, apps = ingest.url(""), []
+    async with ingest_and_dispatcher(env, logs, settings.api_token) as (http, base):
+        apps = []
         for n in range(2):
             async with http.post(f"{base}/api/v1/app", json={"name": f"failover {n}"}) as r:
                 apps.append((await r.json())["id"])
