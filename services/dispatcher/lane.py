@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+import aiormq.exceptions
 import structlog
 
 from services.dispatcher.attempt_log import (
@@ -45,6 +46,8 @@ log = structlog.get_logger()
 
 _HEADS_READ = 100  # destinations read per query; the head is re-read after each retry
 _ERROR_PAUSE = 1.0  # seconds before a lane retries after a database or broker error
+# The database or the broker (a dead letter's publish) away: the lane pauses, then goes on.
+_PAUSING = (*DATABASE_ERRORS, aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class Lane:
             for head in heads:
                 if not await self._head(head):
                     return not (self.done or self._lanes.stopping) and await self._still_ours()
-        except (*DATABASE_ERRORS, ConnectionError, AttemptNotStored) as exc:
+        except (*_PAUSING, AttemptNotStored) as exc:  # the head is read and tried again
             log.warning("ordered lane paused", endpoint_id=self.endpoint_id, error=repr(exc))
             await asyncio.sleep(_ERROR_PAUSE)
         return not self._lanes.stopping

@@ -143,3 +143,28 @@ async def test_an_endpoint_no_longer_ordered_gets_its_waiting_messages_unordered
         assert lanes == 0
     finally:
         await dispatcher.stop()
+
+
+async def test_a_resend_to_an_ordered_endpoint_goes_through_its_lane(settings, world, receiver, svix_api):
+    ordered = await _ordered(world, f"{receiver.url}/again")
+    dispatcher = await start_dispatcher(settings)
+    try:
+        # Given an ordered endpoint that got its three messages
+        tasks = await world.send([ordered], count=3)
+        await eventually(lambda: _all_success(world, ordered.id, 3), timeout=20)
+        # When the first is resent through the API (Svix's resend)
+        await svix_api.message_attempt.resend(world.app_id, tasks[0].msg_id, ordered.id)
+        # Then the lane sends it again, as a manual attempt that starts a new retry chain
+        await receiver.wait_for(lambda: len(receiver.at("/again")) == 4, timeout=20)
+        assert receiver.at("/again")[-1].headers["webhook-id"] == tasks[0].msg_id
+
+        async def manual_attempt_recorded() -> bool:
+            rows = await world.attempts(ordered.id)
+            return [(r["msg_id"], r["trigger_type"], r["attempt_number"]) for r in rows][-1:] == [
+                (tasks[0].msg_id, 1, 1)
+            ]
+
+        await eventually(manual_attempt_recorded, timeout=10)
+        await eventually(lambda: _all_success(world, ordered.id, 3), timeout=10)
+    finally:
+        await dispatcher.stop()
