@@ -66,7 +66,8 @@ async def collector() -> AsyncIterator[tuple[str, dict[str, list[tuple[int, floa
         await runner.cleanup()
 
 
-async def stage_breakdown(logdir: Path) -> dict[str, dict[str, float]]:
+async def stage_breakdown(logdir: Path, **variant: int) -> dict[str, dict[str, float]]:
+    """``variant``: ``e2e_latency``'s ``payload_bytes``, ``endpoints`` and ``failing``."""
     half_load_from = [0]
 
     def mark() -> None:  # spans of the saturating phase before it do not count
@@ -74,7 +75,7 @@ async def stage_breakdown(logdir: Path) -> dict[str, dict[str, float]]:
 
     async with collector() as (url, durations):
         await delivery.e2e_latency(
-            logdir, on_half_load=mark, HOOKLINE_OTEL_ENDPOINT=url, OTEL_BSP_SCHEDULE_DELAY="500"
+            logdir, on_half_load=mark, HOOKLINE_OTEL_ENDPOINT=url, OTEL_BSP_SCHEDULE_DELAY="500", **variant
         )
         await asyncio.sleep(1.5)  # the last batches of spans
     breakdown = {}

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from services.dispatcher.main import create_app
 from services.dispatcher.supervisor import run_supervisor
+from shared.gc_settle import settle_gc
 from shared.logging import configure_logging
 from shared.settings import get_settings
 
@@ -22,8 +23,10 @@ def main() -> None:
         run_supervisor(settings)
         return
     structlog.get_logger().info("dispatcher listening", port=settings.dispatcher_port)
+    app = create_app(settings)
+    app.on_startup.append(settle_gc)  # after its cleanup_ctx: the resources are open
     web.run_app(
-        create_app(settings),
+        app,
         port=settings.dispatcher_port,
         access_log=None,
         print=None,

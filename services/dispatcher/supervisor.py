@@ -31,6 +31,7 @@ from services.dispatcher.health import healthz, metrics_handler
 from services.dispatcher.keys import READINESS
 from services.dispatcher.main import create_app
 from services.dispatcher.queue_depths import QueueDepthCollector, QueueProbe
+from shared.gc_settle import settle_gc
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.supervised import supervised
@@ -50,6 +51,7 @@ def _die_with_parent() -> None:
 
 async def _worker_main(index: int, ready: SynchronizedArray[Any]) -> None:
     app = create_app(Settings())
+    app.on_startup.append(settle_gc)  # after its cleanup_ctx: the resources are open
     runner = web.AppRunner(app, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ import structlog
 from aiohttp import web
 
 from services.ingest.main import create_app
+from shared.gc_settle import settle_gc
 from shared.logging import configure_logging
 from shared.settings import get_settings
 
@@ -20,8 +21,10 @@ def main() -> None:
     structlog.get_logger().info(
         "ingest starting", port=settings.ingest_port, amqp_prefix=settings.amqp_prefix
     )
+    app = create_app(settings)
+    app.on_startup.append(settle_gc)  # after its cleanup_ctx: the resources are open
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.ingest_host,
         port=settings.ingest_port,
         access_log=None,
