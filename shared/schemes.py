@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from shared import signing
@@ -115,14 +116,41 @@ def _macs(keys: Sequence[bytes], prefix: bytes) -> list[hmac.HMAC]:
     return [hmac.new(key, prefix, hashlib.sha256) for key in keys]
 
 
+class WholeBodyCheck(BodyCheck):
+    """For a source holding a ``whpk_`` public key: Ed25519 signs the whole message and
+    cannot be fed in pieces, so the body (already capped by the source) is kept and checked
+    at ``finish``, against the ``whsec_`` secrets too."""
+
+    __slots__ = ("_keys", "_pieces", "_signed")
+
+    def __init__(
+        self, verified: Verified, keys: Sequence[bytes | Ed25519PublicKey], signed: signing.SignatureHeaders
+    ) -> None:
+        super().__init__(verified, failure="no signature matches any of the secrets")
+        self._keys, self._signed, self._pieces = keys, signed, []
+
+    def update(self, piece: bytes) -> None:
+        self._pieces.append(piece)
+
+    def finish(self) -> Verified:
+        if not signing.signature_matches(self._keys, self._signed, b"".join(self._pieces)):
+            raise BadSignature(self._failure)
+        return self._verified
+
+
 def begin_standard(
     secrets: Sequence[str], headers: Mapping[str, str], *, tolerance: float, now: float | None = None
 ) -> BodyCheck:
-    """Standard Webhooks (and Svix's ``svix-*`` header names); secrets are ``whsec_...``."""
-    keys = [signing.decode_secret(s) for s in secrets]
+    """Standard Webhooks (and Svix's ``svix-*`` header names); secrets are ``whsec_...``
+    (``v1``, MACs run as the body arrives) or ``whpk_...`` public keys (``v1a``)."""
+    keys = [signing.verifying_key(s) for s in secrets]
     signed = signing.read_headers(headers, tolerance=tolerance, now=now)
+    verified = Verified(message_id=signed.msg_id, timestamp=signed.timestamp)
+    if not all(isinstance(key, bytes) for key in keys):
+        return WholeBodyCheck(verified, keys, signed)
+    keys = [key for key in keys if isinstance(key, bytes)]
     return BodyCheck(
-        Verified(message_id=signed.msg_id, timestamp=signed.timestamp),
+        verified,
         _macs(keys, signing.signed_prefix(signed.msg_id, signed.timestamp)),
         [value.encode() for value in signed.offered],
         _base64,
@@ -245,4 +273,6 @@ def check_secret(scheme: Scheme, secret: str) -> None:
     if not secret:
         raise ValueError("a secret must not be empty")
     if scheme is Scheme.STANDARD_WEBHOOKS:
-        signing.decode_secret(secret)  # InvalidSecret is a ValueError
+        if signing.is_private_key(secret):
+            raise ValueError("a whsk_ private key signs; give the verifier its whpk_ public key")
+        signing.verifying_key(secret)  # InvalidSecret is a ValueError

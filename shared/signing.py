@@ -241,12 +241,21 @@ def verify(
     ``headers`` must be case-insensitive or lower-cased (aiohttp's ``request.headers`` is).
     """
     signed = read_headers(headers, tolerance=tolerance, now=now)
+    if signature_matches(keys, signed, body):
+        return signed.msg_id
+    raise BadSignature("no signature matches any of the secrets")
+
+
+def signature_matches(
+    keys: Iterable[bytes | Ed25519PublicKey], signed: SignatureHeaders, body: bytes
+) -> bool:
+    """True when a signature offered in ``signed`` is ``body``'s under one of ``keys``."""
     for key in keys:
         if isinstance(key, Ed25519PublicKey):
             if _ed25519_matches(key, signed, body):
-                return signed.msg_id
+                return True
             continue
         expected = sign(key, signed.msg_id, signed.timestamp, body)[3:].encode()
         if any(hmac.compare_digest(expected, candidate.encode()) for candidate in signed.offered):
-            return signed.msg_id
-    raise BadSignature("no signature matches any of the secrets")
+            return True
+    return False

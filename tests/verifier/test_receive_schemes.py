@@ -102,3 +102,44 @@ async def test_no_bound_queue_is_a_confirmed_unrouted_2xx(verifier):
 
     # Then the sender is not made to retry an event nobody subscribed to
     assert (status, answer) == (200, {"status": "unrouted"})
+
+
+async def test_a_standard_webhooks_source_holding_a_whpk_public_key_checks_v1a(verifier, inbound):
+    # Signed with cryptography alone, as any Standard Webhooks sender with Ed25519 signs
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    sender = Ed25519PrivateKey.generate()
+    public = sender.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    whpk = "whpk_" + base64.b64encode(public).decode()
+    # Given a source holding the sender's public key beside an old HMAC secret
+    source = await verifier.create_source(scheme="standard-webhooks", secrets=[new_secret(), whpk])
+
+    def headers(key: Ed25519PrivateKey, body: bytes) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        signature = base64.b64encode(key.sign(b"msg_ed." + stamp.encode() + b"." + body)).decode()
+        return {"webhook-id": "msg_ed", "webhook-timestamp": stamp, "webhook-signature": f"v1a,{signature}"}
+
+    # Then a v1a signature by that key is verified and published
+    status, answer = await verifier.post(source["id"], BODY, headers(sender, BODY))
+    assert (status, answer) == (200, {"status": "published"})
+    assert (await inbound.next()).body == BODY
+    # And another key's, or a changed body, is refused
+    status, answer = await verifier.post(source["id"], BODY, headers(Ed25519PrivateKey.generate(), BODY))
+    assert status == 401
+    tampered = headers(sender, BODY)
+    status, _ = await verifier.post(source["id"], BODY + b" ", tampered)
+    assert status == 401
+
+
+async def test_a_private_whsk_key_is_refused_as_a_source_secret(verifier):
+    async with verifier.http.post(
+        "/api/v1/sources", json={"scheme": "standard-webhooks", "secrets": ["whsk_" + "A" * 43 + "="]}
+    ) as response:
+        assert response.status == 422
+        detail = (await response.json())["detail"][0]
+    # The sources' secrets are checked together with the scheme (a model-level check)
+    assert "secrets: a whsk_ private key signs; give the verifier its whpk_ public key" in detail["msg"]
