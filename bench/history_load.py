@@ -30,7 +30,8 @@ _MESSAGE_COLUMNS = ["id", "app_id", "event_type", "payload", "created_at"]
 _DESTINATION_COLUMNS = ["msg_id", "endpoint_id", "app_id", "status", "attempt_count", "published",
                         "created_at", "updated_at"]  # fmt: skip
 _ATTEMPT_COLUMNS = ["id", "msg_id", "endpoint_id", "app_id", "url", "response", "response_status_code",
-                    "response_duration_ms", "status", "attempt_number", "created_at"]  # fmt: skip
+                    "response_duration_ms", "status", "attempt_number", "created_at",
+                    "event_type"]  # fmt: skip
 
 
 @dataclass
@@ -91,7 +92,8 @@ def _rows(shape: Shape, loaded: Loaded, seed: int = 7) -> Iterator[tuple[str, tu
         at = start + span * i / shape.messages
         app = loaded.hot_app if rng.random() < 0.2 else loaded.apps[rng.randrange(1, len(loaded.apps))]
         msg_id, created = new_id("msg", at), datetime.fromtimestamp(at, UTC)
-        yield "message", (msg_id, app, EVENT_TYPES[rng.randrange(len(EVENT_TYPES))], payload % i, created)
+        event_type = EVENT_TYPES[rng.randrange(len(EVENT_TYPES))]
+        yield "message", (msg_id, app, event_type, payload % i, created)
         for endpoint in rng.sample(loaded.endpoints[app], FANOUT):
             _, attempts, status = rng.choices(OUTCOMES, weights)[0]
             attempt_at = at
@@ -102,7 +104,7 @@ def _rows(shape: Shape, loaded: Loaded, seed: int = 7) -> Iterator[tuple[str, tu
                     new_id("atmpt", attempt_at), msg_id, endpoint, app,
                     f"https://hooks.example.com/{endpoint}", "ok" if ok else "upstream connect error",
                     200 if ok else 503, rng.randrange(5, 400), 0 if ok else 2, n,
-                    datetime.fromtimestamp(attempt_at, UTC),
+                    datetime.fromtimestamp(attempt_at, UTC), event_type,
                 )  # fmt: skip
             yield "destination", (msg_id, endpoint, app, status, attempts, True, created, created)
 

@@ -27,6 +27,7 @@ class AttemptRow:
     attempt_number: int
     error: str | None
     created_at: datetime
+    event_type: str | None = None  # the message's, for filtering without a join (migration 015)
 
     def values(self) -> tuple[object, ...]:
         # The texts may quote a receiver (its body, a header in an error) or hold an odd URL.
@@ -35,6 +36,7 @@ class AttemptRow:
             storable_text(self.response), self.response_status_code, self.response_duration_ms,
             self.status, self.trigger_type, self.attempt_number,
             None if self.error is None else storable_text(self.error), self.created_at,
+            None if self.event_type is None else storable_text(self.event_type),
         )  # fmt: skip
 
 

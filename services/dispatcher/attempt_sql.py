@@ -3,10 +3,11 @@ of each per committed batch."""
 
 INSERT_ATTEMPTS = """
 INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response, response_status_code,
-    response_duration_ms, status, trigger_type, attempt_number, error, created_at)
+    response_duration_ms, status, trigger_type, attempt_number, error, created_at, event_type)
 SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::int[], $8::int[], $9::int2[], $10::int2[], $11::int[], $12::text[], $13::timestamptz[])
-    AS u(id, msg_id, endpoint_id, app_id, url, response, code, ms, status, trig, num, error, at)
+    $7::int[], $8::int[], $9::int2[], $10::int2[], $11::int[], $12::text[], $13::timestamptz[],
+    $14::text[])
+    AS u(id, msg_id, endpoint_id, app_id, url, response, code, ms, status, trig, num, error, at, type)
 -- a message or endpoint deleted meanwhile has no attempts to keep
 WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
   AND EXISTS (SELECT 1 FROM endpoint e WHERE e.id = u.endpoint_id)

@@ -38,6 +38,7 @@ async def test_delivery_verifies_with_standardwebhooks_and_svix(settings, world,
     [attempt] = await world.attempts(ep.id)
     assert attempt["id"].startswith("atmpt_") and attempt["status"] == 0
     assert attempt["response_status_code"] == 200 and attempt["response"] == "thanks"
+    assert attempt["event_type"] == task.event_type  # filtered on without a join (migration 015)
     destination = await world.destination(task.msg_id, ep.id)
     assert (destination["status"], destination["attempt_count"]) == (0, 1)
 

@@ -91,7 +91,10 @@ _DESTINATIONS = (
     "SELECT msg_id, endpoint_id, app_id, status, next_attempt, attempt_count, published, trigger_type,"
     " updated_at FROM message_destination"
 )
-_ATTEMPTS = "SELECT * FROM message_attempt"
+_ATTEMPTS = (  # the old schema's columns (later migrations add some, empty for these rows)
+    "SELECT id, msg_id, endpoint_id, app_id, url, response, response_status_code, response_duration_ms,"
+    " status, trigger_type, attempt_number, error, created_at FROM message_attempt"
+)
 _LATER_INSERT = (
     "INSERT INTO message (id, app_id, event_type, payload, created_at)"
     " VALUES ('msg_later', 'app_a', 't', '{}', $1)"

@@ -103,3 +103,25 @@ async def test_resend_and_recover_publish_manual_attempts(svix, ingest, db_pool,
     tasks = await drain_tasks(amqp_connection, ingest.topology.dispatch_queue, 2, app_id=app.id)
     assert sorted(t.msg_id for t in tasks) == sorted(m.id for m in msgs[1:])
     assert {t.trigger for t in tasks} == {TRIGGER_MANUAL}
+
+
+async def test_endpoint_attempts_filtered_by_event_type_on_new_and_older_rows(svix, ingest, db_pool):
+    app = await svix.application.create(ApplicationIn(name="Attempts by type"))
+    ep = await svix.endpoint.create(app.id, EndpointIn(url="http://127.0.0.1:9/hook"))
+    created = await svix.message.create(app.id, MessageIn(event_type="user.created", payload={}))
+    deleted = await svix.message.create(app.id, MessageIn(event_type="user.deleted", payload={}))
+    # Given an attempt row written before migration 015 (no event type of its own) and one
+    # written since, which carries its message's
+    older = await record_attempt(db_pool, created.id, ep.id, app.id, code=200, status=0)
+    newer = await record_attempt(db_pool, deleted.id, ep.id, app.id, code=200, status=0)
+    await db_pool.execute("UPDATE message_attempt SET event_type = 'user.deleted' WHERE id = $1", newer)
+
+    async def listed(*types: str) -> set[str]:
+        options = MessageAttemptListByEndpointOptions(event_types=list(types))
+        return {a.id for a in (await svix.message_attempt.list_by_endpoint(app.id, ep.id, options)).data}
+
+    # Then the filter finds each, by the attempt's own type or through its message
+    assert await listed("user.created") == {older}
+    assert await listed("user.deleted") == {newer}
+    assert await listed("user.created", "user.deleted") == {older, newer}
+    assert await listed("user.renamed") == set()

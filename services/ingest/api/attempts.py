@@ -76,7 +76,7 @@ def _attempt_filters(where: Where, query: AttemptListQuery) -> None:
     if query.tag:
         where.add("{} = ANY(m.tags)", query.tag)
     if query.event_types:
-        where.add("m.event_type = ANY({})", query.event_types)
+        where.add(store.ATTEMPT_EVENT_TYPES, query.event_types)
     add_time_filters(where, "a.id", "atmpt", query.before, query.after)
 
 

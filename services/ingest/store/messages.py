@@ -9,6 +9,9 @@ from shared.status import MessageStatus
 Conn = asyncpg.Connection | asyncpg.Pool
 
 MESSAGE_COLUMNS = "id, app_id, event_id, event_type, payload, channels, tags, created_at, expunged_at"
+# Attempts (``a``, joined to their message ``m``) of the event types in one ``Where`` value:
+# by the attempt's own event type (migration 015), or, for rows written before, the message's.
+ATTEMPT_EVENT_TYPES = "(a.event_type = ANY({0}) OR (a.event_type IS NULL AND m.event_type = ANY({0})))"
 # What Svix answers as the payload of a message whose content is gone (svix-server
 # v1/endpoints/message.rs, MessageOut::from_msg_and_payload), stored in its place.
 EXPIRED_PAYLOAD = '{"expired":true}'
