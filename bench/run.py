@@ -202,6 +202,12 @@ async def measure_peer(results: dict, notes: list[str], receiver, logdir: Path) 
 
 async def main_peer() -> None:
     """Only the peer comparison (about a minute, plus the peer venv's first install)."""
+    await _alone_with_receiver(measure_peer, "peer.json")
+
+
+async def _alone_with_receiver(measure, name: str) -> None:  # type: ignore[no-untyped-def]
+    """One ``measure(results, notes, receiver, logdir)`` on a clean slate with the receiver;
+    its figures saved as bench/results/<name> and printed."""
     started = time.perf_counter()
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     notes: list[str] = []
@@ -209,13 +215,13 @@ async def main_peer() -> None:
         receiver = start_receiver()
         notes.append(f"receiver: {receiver.kind}")
         try:
-            await measure_peer(results, notes, receiver, logdir)
+            await measure(results, notes, receiver, logdir)
         finally:
             receiver.stop()
     results["duration_s"] = time.perf_counter() - started
-    save(results, "peer.json")
+    save(results, name)
     print(render(results, notes))
-    print(f"\nlogs: {logdir}\nresults: {RESULTS / 'peer.json'}")
+    print(f"\nlogs: {logdir}\nresults: {RESULTS / name}")
 
 
 async def main_shards(rounds: int) -> None:
@@ -260,18 +266,7 @@ async def measure_ordered(results: dict, notes: list[str], receiver, logdir: Pat
 
 async def main_ordered() -> None:
     """Only one ordered endpoint's rate beside one unordered endpoint's (about 30 s)."""
-    started = time.perf_counter()
-    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
-    notes: list[str] = []
-    async with clean_slate(AMQP_URL) as logdir:
-        receiver = start_receiver()
-        try:
-            await measure_ordered(results, notes, receiver, logdir)
-        finally:
-            receiver.stop()
-    results["duration_s"] = time.perf_counter() - started
-    save(results, "ordered.json")
-    print(render(results, notes))
+    await _alone_with_receiver(measure_ordered, "ordered.json")
 
 
 async def main_stages() -> None:

@@ -40,7 +40,6 @@ from shared.backoff import DeadLetter, Delivered, RetryIn, shortest_tier
 from shared.db import DATABASE_ERRORS
 from shared.logging import WORK
 from shared.status import MessageStatus
-from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
 
@@ -110,7 +109,7 @@ class Lane:
                 return await self._idle()
             for head in heads:
                 if not await self._head(head):
-                    return not (self.done or self._lanes.stopping) and await self._still_ours()
+                    return not (self.done or self._lanes.stopping) and self._still_ours()
         except (*_PAUSING, AttemptNotStored) as exc:  # the head is read and tried again
             log.warning("ordered lane paused", endpoint_id=self.endpoint_id, error=repr(exc))
             await asyncio.sleep(_ERROR_PAUSE)
@@ -125,7 +124,7 @@ class Lane:
             return await self._lanes.store.claim(self.endpoint_id)
         return False  # no await between the check and the lane's end: no wake-up is lost
 
-    async def _still_ours(self) -> bool:
+    def _still_ours(self) -> bool:
         if time.monotonic() >= self.valid_until:
             raise _LeaseLost
         return True
@@ -160,17 +159,8 @@ class Lane:
 
     async def _send(self, endpoint: Endpoint, head: Head) -> bool:
         parts = self._lanes.parts
-        await self._still_ours()
-        task = DeliveryTask(
-            msg_id=head.msg_id,
-            app_id=head.app_id,
-            endpoint_id=self.endpoint_id,
-            event_type=head.event_type,
-            created_at=head.created_at,
-            payload=head.payload,
-            attempt=head.attempt,
-            trigger=head.trigger,
-        )
+        self._still_ours()
+        task = head.task(self.endpoint_id)
         WORK.set(task)
         permit = parts.throttle.permit(endpoint)
         try:
@@ -210,12 +200,8 @@ class Lane:
         delay = tier.delay if tier is not None else 0.0
         after, handed = "", 0
         while heads := await self._lanes.store.heads(self.endpoint_id, _HEADS_READ, after):
-            for head in heads:
-                task = DeliveryTask(
-                    head.msg_id, head.app_id, self.endpoint_id, head.event_type, head.created_at,
-                    head.payload, attempt=head.attempt, trigger=head.trigger,
-                )  # fmt: skip
-                await parts.publisher.retry(task, delay)
+            # One batch of copies in one write, each confirmed (services.dispatcher.publisher).
+            await asyncio.gather(*(parts.publisher.retry(h.task(self.endpoint_id), delay) for h in heads))
             after, handed = heads[-1].msg_id, handed + len(heads)
         log.info("endpoint no longer ordered; its destinations handed back", endpoint_id=self.endpoint_id,
                  destinations=handed)  # fmt: skip

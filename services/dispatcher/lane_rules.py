@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.dispatcher.decide import EndpointState
+from shared.tasks import DeliveryTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,13 @@ class Head:
     trigger: int
     wait: float  # seconds until its retry is due (0: now)
     expunged: bool  # its payload was expunged: it is never sent again
+
+    def task(self, endpoint_id: str) -> DeliveryTask:
+        """The delivery task this destination would have been on the dispatch queue."""
+        return DeliveryTask(
+            self.msg_id, self.app_id, endpoint_id, self.event_type, self.created_at, self.payload,
+            attempt=self.attempt, trigger=self.trigger,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

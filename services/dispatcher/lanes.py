@@ -35,6 +35,7 @@ import time
 import uuid
 from contextlib import suppress
 
+import asyncpg
 import structlog
 
 from services.dispatcher.lane import Lane, LaneParts
@@ -57,9 +58,9 @@ class OrderedLanes:
         self.stopping = False
 
     @classmethod
-    def of(cls, pool: object, parts: LaneParts, *, lease_seconds: float) -> OrderedLanes:
+    def of(cls, pool: asyncpg.Pool, parts: LaneParts, *, lease_seconds: float) -> OrderedLanes:
         owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        return cls(LaneStore(pool, owner, lease_seconds), parts)  # type: ignore[arg-type]
+        return cls(LaneStore(pool, owner, lease_seconds), parts)
 
     async def wake(self, endpoint_id: str) -> None:
         """A task of an ordered endpoint arrived: make sure its lane runs somewhere. Returns
