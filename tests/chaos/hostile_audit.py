@@ -67,18 +67,21 @@ async def attempt_chains(
     dsn: str, app_id: str, endpoint_ids: list[str], *, last: int, timeout: float
 ) -> Chains:
     """Every attempt to ``endpoint_ids`` per (message, endpoint), in time order, once
-    every chain has its attempt number ``last`` (or the time is up)."""
+    every chain has its attempt number ``last`` (or the time is up). A chain is counted
+    by its first attempt, so a duplicate chain that started late (a task published
+    twice) is waited for too, not read half-way through."""
     connection = await asyncpg.connect(dsn)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             messages = await connection.fetchval("SELECT count(*) FROM message WHERE app_id = $1", app_id)
-            finished = await connection.fetchval(
-                "SELECT count(*) FROM message_attempt"
-                " WHERE app_id = $1 AND endpoint_id = ANY($2) AND attempt_number = $3",
+            started, finished = await connection.fetchrow(
+                "SELECT count(*) FILTER (WHERE attempt_number = 1),"
+                " count(*) FILTER (WHERE attempt_number = $3) FROM message_attempt"
+                " WHERE app_id = $1 AND endpoint_id = ANY($2)",
                 app_id, endpoint_ids, last,
             )  # fmt: skip
-            if finished >= messages * len(endpoint_ids):
+            if finished >= max(started, messages * len(endpoint_ids)):
                 break
             await asyncio.sleep(1)
         rows = await connection.fetch(

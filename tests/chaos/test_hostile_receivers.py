@@ -144,7 +144,7 @@ async def hostile_phase(
         run.slowest_row[name] = max(seen, default=math.inf)
     last = len(SCHEDULE) + 1
     junk_ids = [ids[name] for name in JUNK]
-    chains = await attempt_chains(hl.dsn, app_id, junk_ids, last=last, timeout=sum(SCHEDULE) + 15)
+    chains = await attempt_chains(hl.dsn, app_id, junk_ids, last=last, timeout=2 * sum(SCHEDULE) + 15)
     for name in JUNK:
         run.off_schedule[name], run.gaps[name], run.extra_chains[name] = schedule_problems(
             chains, msg_ids, ids[name], SCHEDULE, early=EARLY, late=LATE
