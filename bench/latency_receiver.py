@@ -1,6 +1,10 @@
 """Receiver for the latency run: answers 204 and appends "<webhook-id><path> <unix time>" per
 request to a file, so latency is measured where the webhook actually arrives. A path under
-``/fail`` is answered 500 and not recorded (the failing endpoints of a latency variant)."""
+``/fail`` is answered 500 and not recorded (the failing endpoints of a latency variant).
+
+It runs on uvloop, as Hookline's services do: it shares the two cores with the pipeline it
+measures, and on asyncio's own loop it took 0.2 of a core at the pipeline's maximum
+(2,400 deliveries/s), a tenth of the machine spent on the measurement."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import asyncio
 import sys
 import time
 
+import uvloop
 from aiohttp import web
 
 
@@ -30,4 +35,5 @@ async def main(port: int, path: str) -> None:
 
 
 if __name__ == "__main__":
+    uvloop.install()
     asyncio.run(main(int(sys.argv[1]), sys.argv[2]))

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 from svix.api import ApplicationIn, EndpointIn, MessageGetOptions, MessageIn, MessageListOptions
 from svix.exceptions import HttpError
 
-from services.ingest.retention import Upkeep, existing_partitions, upkeep
+from services.ingest.retention import Upkeep, existing_partitions, upkeep, warn_without_autovacuum
 from shared.ids import new_id
 from shared.migrate import apply_migrations, migration_files
 from shared.partitions import Partition
@@ -317,3 +318,12 @@ async def test_a_resend_of_an_older_message_stays_in_its_partition(svix, db_pool
         msg_id,
     )
     assert [(r["part"], r["trigger_type"]) for r in rows] == [(day.name, 1)]
+
+
+async def test_ingest_says_at_startup_when_postgresql_runs_without_autovacuum(db_pool) -> None:
+    """Partitions get statistics from autovacuum alone; its absence is said, not guessed."""
+    autovacuum = await db_pool.fetchval("SELECT current_setting('autovacuum')::bool")
+    with capture_logs() as logs:
+        await warn_without_autovacuum(db_pool)
+    warned = [e for e in logs if e["log_level"] == "warning" and "autovacuum off" in e["event"]]
+    assert len(warned) == (0 if autovacuum else 1), logs
