@@ -22,12 +22,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench.poster import MessagePoster, send_messages
 from bench.profile import start_profiler
 from bench.stack import BENCH_DB, BENCH_TOKEN, Service, free_port, start_service
 from shared.ids import new_id
 from shared.signing import new_secret
-
-PAYLOAD = {"data": "x" * 990}
 
 
 class Run:
@@ -55,26 +54,6 @@ async def create_app(session: aiohttp.ClientSession, urls: list[str]) -> str:
         async with session.post(f"/api/v1/app/{app_id}/endpoint", json={"url": url}) as r:
             assert r.status == 201, await r.text()
     return app_id
-
-
-async def send_messages(
-    session: aiohttp.ClientSession,
-    app_id: str,
-    count: int,
-    concurrency: int = 32,
-    payload: dict[str, object] | None = None,
-) -> None:
-    remaining = count
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            body = {"eventType": "bench.event", "payload": {**(payload or PAYLOAD), "sent": time.time()}}
-            async with session.post(f"/api/v1/app/{app_id}/msg", json=body) as r:
-                assert r.status == 202, await r.text()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 async def settled_rate(
@@ -122,7 +101,7 @@ async def delivery_rate(
         base = f"http://127.0.0.1:{ingest.port}"
         async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as session:
             app_id = await create_app(session, [url] * endpoints)
-            await send_messages(session, app_id, messages)
+            await send_messages(base, app_id, messages)
         async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
             dispatcher = run.start("dispatcher", "/healthz", HOOKLINE_DISPATCHER_WORKERS=str(workers))
             profiler = start_profiler(dispatcher.process.pid, 15, profile) if profile else None
@@ -169,23 +148,21 @@ async def e2e_latency(
     try:
         ingest = run.start("ingest", "/api/v1/health")
         run.start("dispatcher", "/healthz")
-        async with aiohttp.ClientSession(
-            f"http://127.0.0.1:{ingest.port}", headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
-        ) as session:
+        base = f"http://127.0.0.1:{ingest.port}"
+        async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as session:
             urls = [f"http://127.0.0.1:{port}/hook/{n}" for n in range(working)]
             urls += [f"http://127.0.0.1:{port}/fail/{n}" for n in range(failing)]
             app_id = await create_app(session, urls)
-            await send_messages(session, app_id, saturate, concurrency=64, payload=payload)
+            await send_messages(base, app_id, saturate, concurrency=64, payload=payload)
             arrivals = await _arrivals(arrivals_file, saturate * working)
             pipeline_max = (len(arrivals) / working - 1) / (max(arrivals.values()) - min(arrivals.values()))
             rate = pipeline_max / 2
             accepted: dict[str, float] = {}
+            poster = MessagePoster(base, app_id)
 
             async def one() -> None:
-                async with session.post(
-                    f"/api/v1/app/{app_id}/msg", json={"eventType": "bench.latency", "payload": payload}
-                ) as r:
-                    accepted[(await r.json())["id"]] = time.time()
+                msg_id = await poster.create("bench.latency", payload)
+                accepted[msg_id] = time.time()  # once the 202 is read (not before the request)
 
             tasks = []
             if on_half_load is not None:
@@ -195,6 +172,7 @@ async def e2e_latency(
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
                 tasks.append(asyncio.create_task(one()))
             await asyncio.gather(*tasks)
+            await poster.close()
             # Every delivery of every message accepted at half load, however late: a
             # message still missing at the limit fails the run rather than leaving the tail.
             expected = {f"{msg_id}/hook/{n}" for msg_id in accepted for n in range(working)}
@@ -257,10 +235,8 @@ async def rss_with_endpoints(logdir: Path, url: str, endpoints: int = 10_000) ->
                 "INSERT INTO endpoint (id, app_id, url, secret) VALUES ($1, $2, $3, $4)",
                 [(new_id("ep"), app_id, url, new_secret()) for _ in range(endpoints)],
             )
-            async with aiohttp.ClientSession(
-                f"http://127.0.0.1:{ingest.port}", headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
-            ) as session:
-                await send_messages(session, app_id, 1, concurrency=1)  # one delivery to every endpoint
+            # one delivery to every endpoint
+            await send_messages(f"http://127.0.0.1:{ingest.port}", app_id, 1, concurrency=1)
             await settled_rate(pool, app_id, endpoints, limit_s=150)
         return {"verifier": verifier.rss_mb(), "dispatcher_10k_endpoints": dispatcher.rss_mb()}
     finally:

@@ -32,7 +32,7 @@ async def _rate(logdir: Path, url: str, messages: int, *, ordered: bool) -> floa
             body = {"url": url, "ordered": ordered}
             async with session.post(f"/api/v1/app/{app_id}/endpoint", json=body) as r:
                 assert r.status == 201, await r.text()
-            await send_messages(session, app_id, messages)
+            await send_messages(base, app_id, messages)
         async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
             run.start("dispatcher", "/healthz")
             return await settled_rate(pool, app_id, messages, limit_s=300, share=0.9)
