@@ -15,7 +15,10 @@ thresholds (``autovacuum_analyze_threshold`` + ``autovacuum_analyze_scale_factor
 rows, and the vacuum and insert-vacuum pairs). The daemon visits a database once per
 ``autovacuum_naptime`` (a minute); a benchmark phase lasts ten seconds on a database made
 minutes ago, so the stand-in looks every second: a production database's tables have
-long had their statistics. With autovacuum on, it does nothing.
+long had their statistics. It paces its work as the daemon's workers do
+(``autovacuum_vacuum_cost_delay`` and ``_limit``): unpaced, the 202's p99 at 1,300
+messages/s rose from 18-37 ms to 38-85 ms while a VACUUM ran. With autovacuum on, it does
+nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ SELECT current_setting('autovacuum')::bool AS on,
        current_setting('autovacuum_vacuum_scale_factor')::float8 AS vacuum_scale,
        current_setting('autovacuum_vacuum_insert_threshold')::float8 AS insert_base,
        current_setting('autovacuum_vacuum_insert_scale_factor')::float8 AS insert_scale
+"""
+
+_PACED_AS_THE_DAEMON = """
+SELECT set_config('vacuum_cost_delay', CASE current_setting('autovacuum_vacuum_cost_delay')
+           WHEN '-1' THEN current_setting('vacuum_cost_delay')
+           ELSE current_setting('autovacuum_vacuum_cost_delay') END, false),
+       set_config('vacuum_cost_limit', CASE current_setting('autovacuum_vacuum_cost_limit')
+           WHEN '-1' THEN current_setting('vacuum_cost_limit')
+           ELSE current_setting('autovacuum_vacuum_cost_limit') END, false)
 """
 
 # Leaf tables only: the daemon does not process partitioned parents either.
@@ -62,6 +74,9 @@ class StandInAutovacuum:
             limits = await connection.fetchrow(_THRESHOLDS)
             if limits["on"]:
                 return
+            # The daemon's workers pace their reads and writes (2 ms of sleep per 200 pages'
+            # worth of cost, by default); a manual VACUUM or ANALYZE does not pace at all.
+            await connection.execute(_PACED_AS_THE_DAEMON)
             args = [limits[k] for k in ("analyze_base", "analyze_scale", "vacuum_base", "vacuum_scale")]
             args += [limits["insert_base"], limits["insert_scale"]]
             while True:
