@@ -199,7 +199,7 @@ def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> we
     app[TUNING] = tuning or DispatcherTuning()
     app[READINESS] = Readiness({"starting": lambda: False})
     app[PARTS] = Parts()
-    probe = QueueProbe(str(settings.amqp_url), Topology.of(settings))
+    probe = QueueProbe(settings.amqp_urls(), Topology.of(settings))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(lambda request: request.app[READINESS]))
     app.router.add_get("/metrics", metrics_handler(before=probe.refresh, token=settings.metrics_token))

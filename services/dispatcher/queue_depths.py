@@ -11,9 +11,11 @@ when both run in one test process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from prometheus_client.core import GaugeMetricFamily
@@ -47,19 +49,33 @@ REGISTRY.register(QUEUE_DEPTHS)
 
 
 class QueueProbe:
-    """Refreshes a collector's depths; opens its connection on first use."""
+    """Refreshes a collector's depths; opens its connection on first use. Given the
+    broker's failover URLs (``HOOKLINE_AMQP_FAILOVER_URLS``), a probe whose connection
+    fails moves to the next node for the next scrape, as the services' links do, so
+    the depths do not go stale while one node is down."""
 
-    def __init__(self, amqp_url: str, topology: Topology, collector: QueueDepthCollector = QUEUE_DEPTHS):
-        self._url, self._topology, self._collector = amqp_url, topology, collector
+    def __init__(
+        self,
+        amqp_urls: str | Sequence[str],
+        topology: Topology,
+        collector: QueueDepthCollector = QUEUE_DEPTHS,
+    ):
+        self._urls = [amqp_urls] if isinstance(amqp_urls, str) else list(amqp_urls)
+        self._current = 0
+        self._topology, self._collector = topology, collector
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
+
+    @property
+    def url(self) -> str:
+        return self._urls[self._current]
 
     async def refresh(self) -> None:
         try:
             async with asyncio.timeout(_PROBE_TIMEOUT):
                 if self._connection is None:
                     self._connection = await aio_pika.connect_robust(
-                        self._url, client_properties={"connection_name": "hookline-dispatcher-metrics"}
+                        self.url, client_properties={"connection_name": "hookline-dispatcher-metrics"}
                     )
                 if self._channel is None or self._channel.is_closed:
                     self._channel = await self._connection.channel()
@@ -69,8 +85,20 @@ class QueueProbe:
                 for name in self._topology.queues():
                     declared = await raw.queue_declare(name, passive=True)
                     self._collector.depths[name] = declared.message_count or 0
-        except Exception as exc:  # a scrape still answers, with the last known depths
+        except aiormq.exceptions.ChannelNotFoundEntity as exc:  # the channel closed, not the node
             log.debug("queue depths unavailable", error=repr(exc))
+        except Exception as exc:  # a scrape still answers, with the last known depths
+            log.debug("queue depths unavailable", error=repr(exc), url_index=self._current)
+            await self._next_node()
+
+    async def _next_node(self) -> None:
+        """Drop the connection (a robust one would keep retrying the node it knows) and
+        point the next scrape at the next URL."""
+        connection, self._connection, self._channel = self._connection, None, None
+        self._current = (self._current + 1) % len(self._urls)
+        if connection is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(connection.close(), _PROBE_TIMEOUT)
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -134,7 +134,7 @@ def supervisor_app(settings: Settings, workers: Workers) -> web.Application:
     multiprocess.MultiProcessCollector(registry)
     depths = QueueDepthCollector()
     registry.register(depths)
-    probe = QueueProbe(str(settings.amqp_url), Topology.of(settings), depths)
+    probe = QueueProbe(settings.amqp_urls(), Topology.of(settings), depths)
 
     async def readyz(_request: web.Request) -> web.Response:
         ready = workers.alive() and all(workers.ready[:])
