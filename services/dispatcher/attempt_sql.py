@@ -16,13 +16,23 @@ WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
 ON CONFLICT (id, created_at) DO NOTHING
 """
 
+# Rows are locked in key order first, the order ingest's published-flag batches lock them
+# in (services/ingest/outbox.py): in any other order the two deadlock now and then.
 UPDATE_DESTINATIONS = """
+WITH u AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
+    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
+), locked AS MATERIALIZED (
+  SELECT d.msg_id, d.endpoint_id, d.created_at
+  FROM u JOIN message_destination d ON d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
+  ORDER BY d.msg_id, d.endpoint_id
+  FOR UPDATE OF d
+)
 UPDATE message_destination d
 SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
     attempt_count = d.attempt_count + u.attempts, updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
-    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
-WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
+FROM u JOIN locked l ON l.msg_id = u.msg_id AND l.endpoint_id = u.endpoint_id
+WHERE d.msg_id = l.msg_id AND d.endpoint_id = l.endpoint_id AND d.created_at = l.created_at
 """
 
 # Only rows whose value changes are touched: each update fires the endpoint NOTIFY.

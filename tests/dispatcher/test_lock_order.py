@@ -1,0 +1,94 @@
+"""Row-lock order of the two batch updates of ``message_destination`` that run all the
+time side by side: ingest's published flags (``services/ingest/outbox.py``) and the
+dispatcher's outcomes (``attempt_sql.UPDATE_DESTINATIONS``). Locking overlapping rows
+in different orders deadlocked them: PostgreSQL waited its deadlock_timeout (a second
+of stalled deliveries) and rolled one back; when that was the flags, the relay later
+delivered the message again. Both now lock in key order, whatever their arrays' order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+import pytest
+
+from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS
+from services.ingest.outbox import mark_published
+from shared.status import MessageStatus
+
+
+async def _keys(world, count: int) -> list[tuple[str, str]]:
+    endpoint = await world.endpoint("http://127.0.0.1:9/unused")
+    tasks = await world.send([endpoint], count=count)
+    await world.pool.execute(
+        "UPDATE message_destination SET published = false WHERE endpoint_id = $1", endpoint.id
+    )
+    return sorted((t.msg_id, t.endpoint_id) for t in tasks)
+
+
+def _outcomes(keys: list[tuple[str, str]]) -> list[list]:
+    return [[k[0] for k in keys], [k[1] for k in keys], [MessageStatus.SUCCESS] * len(keys),
+            [None] * len(keys), [1] * len(keys)]  # fmt: skip
+
+
+_LOCK = "SELECT 1 FROM message_destination WHERE msg_id = $1 AND endpoint_id = $2 FOR UPDATE"
+
+
+async def _is_locked(pool: asyncpg.Pool, key: tuple[str, str]) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            await conn.execute(_LOCK + " NOWAIT", *key)
+        except asyncpg.LockNotAvailableError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("statement", ["published flags", "outcomes"])
+async def test_each_batch_update_locks_its_rows_in_key_order(world, statement: str) -> None:
+    # Given two destinations, the second in key order held by another transaction
+    first, second = await _keys(world, 2)
+    holder, conn = await world.pool.acquire(), await world.pool.acquire()
+    holding = holder.transaction()
+    update: asyncio.Task | None = None
+    try:
+        await holding.start()
+        await holder.execute(_LOCK, *second)
+        # When a batch names them in the reverse order
+        if statement == "published flags":
+            update = asyncio.create_task(mark_published(conn, [second, first]))
+        else:
+            update = asyncio.create_task(conn.execute(UPDATE_DESTINATIONS, *_outcomes([second, first])))
+        # Then it locks the first before it waits for the second
+        for _ in range(100):
+            if await _is_locked(world.pool, first):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the batch did not lock the first key while it waited for the second")
+        assert not update.done()
+    finally:
+        await holding.rollback()  # lets the batch finish, whatever the outcome above
+        if update is not None:
+            await asyncio.wait_for(update, 10)
+        await world.pool.release(conn)
+        await world.pool.release(holder)
+
+
+async def test_flags_and_outcomes_side_by_side_never_deadlock(world) -> None:
+    keys = await _keys(world, 60)
+    rng = random.Random(7)
+
+    async def flags() -> None:
+        async with world.pool.acquire() as conn:
+            for _ in range(40):
+                await mark_published(conn, rng.sample(keys, 30))
+
+    async def outcomes() -> None:
+        async with world.pool.acquire() as conn:
+            for _ in range(40):
+                async with conn.transaction():
+                    await conn.execute(UPDATE_DESTINATIONS, *_outcomes(rng.sample(keys, 30)))
+
+    # Deadlocks would raise DeadlockDetectedError out of gather.
+    await asyncio.wait_for(asyncio.gather(flags(), outcomes(), flags(), outcomes()), 120)
