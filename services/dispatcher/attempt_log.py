@@ -37,7 +37,14 @@ from services.dispatcher.attempt_rows import (
     reduced_entry,
     utc,
 )
-from services.dispatcher.attempt_sql import DISABLE, FAILING, HEALTHY, INSERT_ATTEMPTS, UPDATE_DESTINATIONS
+from services.dispatcher.attempt_sql import (
+    DISABLE,
+    FAILING,
+    HEALTHY,
+    INSERT_ATTEMPTS,
+    UPDATE_DESTINATIONS,
+    UPDATE_ONE_DESTINATION,
+)
 from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
 from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
 from shared.status import MessageStatus
@@ -239,7 +246,7 @@ class AttemptLog:
                 columns = zip(*(a.values() for a in attempts), strict=True)
                 await conn.execute(INSERT_ATTEMPTS, *(list(c) for c in columns))
             await conn.execute(
-                UPDATE_DESTINATIONS,
+                UPDATE_DESTINATIONS if len(destinations) > 1 else UPDATE_ONE_DESTINATION,
                 [d.msg_id for d in destinations],
                 [d.endpoint_id for d in destinations],
                 [d.status for d in destinations],

@@ -16,6 +16,17 @@ WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
 ON CONFLICT (id, created_at) DO NOTHING
 """
 
+# One destination (an ordered endpoint's lane commits each attempt on its own): a single
+# row lock cannot close a cycle with the published-flag batches, so it skips the sort.
+UPDATE_ONE_DESTINATION = """
+UPDATE message_destination d
+SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
+    attempt_count = d.attempt_count + u.attempts, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
+    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
+WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
+"""
+
 # Rows are locked in key order first, the order ingest's published-flag batches lock them
 # in (services/ingest/outbox.py): in any other order the two deadlock now and then.
 UPDATE_DESTINATIONS = """
