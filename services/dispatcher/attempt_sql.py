@@ -16,32 +16,31 @@ WHERE EXISTS (SELECT 1 FROM message m WHERE m.id = u.msg_id)
 ON CONFLICT (id, created_at) DO NOTHING
 """
 
+# Both statements below: the outcomes given, and what they set.
+_OUTCOMES = """unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
+    AS u(msg_id, endpoint_id, status, next_attempt, attempts)"""
+_SET_OUTCOME = """SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
+    attempt_count = d.attempt_count + u.attempts, updated_at = now()"""
+
 # One destination (an ordered endpoint's lane commits each attempt on its own): a single
 # row lock cannot close a cycle with the published-flag batches, so it skips the sort.
-UPDATE_ONE_DESTINATION = """
-UPDATE message_destination d
-SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
-    attempt_count = d.attempt_count + u.attempts, updated_at = now()
-FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
-    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
+UPDATE_ONE_DESTINATION = f"""
+UPDATE message_destination d {_SET_OUTCOME}
+FROM {_OUTCOMES}
 WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
 """
 
 # Rows are locked in key order first, the order ingest's published-flag batches lock them
 # in (services/ingest/outbox.py): in any other order the two deadlock now and then.
-UPDATE_DESTINATIONS = """
-WITH u AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
-    AS u(msg_id, endpoint_id, status, next_attempt, attempts)
-), locked AS MATERIALIZED (
+UPDATE_DESTINATIONS = f"""
+WITH u AS MATERIALIZED (SELECT * FROM {_OUTCOMES}),
+locked AS MATERIALIZED (
   SELECT d.msg_id, d.endpoint_id, d.created_at
   FROM u JOIN message_destination d ON d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
   ORDER BY d.msg_id, d.endpoint_id
   FOR UPDATE OF d
 )
-UPDATE message_destination d
-SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
-    attempt_count = d.attempt_count + u.attempts, updated_at = now()
+UPDATE message_destination d {_SET_OUTCOME}
 FROM u JOIN locked l ON l.msg_id = u.msg_id AND l.endpoint_id = u.endpoint_id
 WHERE d.msg_id = l.msg_id AND d.endpoint_id = l.endpoint_id AND d.created_at = l.created_at
 """

@@ -9,8 +9,7 @@ import asyncio
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +17,7 @@ import pytest
 
 from scripts.chaos.cluster import PrivateCluster
 from shared.topology import Topology
-from tests.deploy.live import run_service, wait_until
+from tests.deploy.live import ingest_and_dispatcher
 from tests.dispatcher.process import environment
 
 APPS, PER_APP = 4, 1250  # 5,000 messages, one endpoint each app, spread over 4 shards
@@ -32,21 +31,6 @@ def cluster() -> Iterator[PrivateCluster]:
         yield started
     finally:
         started.stop()
-
-
-@asynccontextmanager
-async def ingest_and_dispatcher(
-    env: dict[str, str], logs: Path, token: str
-) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    """Ingest and a dispatcher as processes, both ready: an API session and ingest's URL."""
-    async with (
-        run_service("ingest", env, logs / "ingest.log") as ingest,
-        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
-    ):
-        await wait_until(http, ingest.url("/api/v1/health"))
-        await wait_until(http, dispatcher.url("/readyz"))
-        yield http, ingest.url("")
 
 
 async def send_all(http: aiohttp.ClientSession, base: str, apps: list[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,21 @@ async def wait_until(session: aiohttp.ClientSession, url: str, timeout: float = 
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def ingest_and_dispatcher(
+    env: dict[str, str], logs: Path, token: str
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """Ingest and a dispatcher as processes, both ready: an API session and ingest's URL."""
+    async with (
+        run_service("ingest", env, logs / "ingest.log") as ingest,
+        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+    ):
+        await wait_until(http, ingest.url("/api/v1/health"))
+        await wait_until(http, dispatcher.url("/readyz"))
+        yield http, ingest.url("")
 
 
 def exported(text: str) -> dict[str, set[str]]:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -19,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.deploy.live import run_service, wait_until
+from tests.deploy.live import ingest_and_dispatcher
 from tests.dispatcher.conftest import eventually
 from tests.dispatcher.process import environment
 
@@ -80,22 +79,14 @@ async def test_one_message_is_one_trace_from_the_ingest_request_to_the_post(sett
     url, spans = collector
     env = environment(settings, 0, HOOKLINE_OTEL_ENDPOINT=url, OTEL_BSP_SCHEDULE_DELAY="100")
     logs = Path(tempfile.mkdtemp(prefix="hookline-tracing-"))
-    async with (
-        run_service("ingest", env, logs / "ingest.log") as ingest,
-        run_service("dispatcher", env, logs / "dispatcher.log") as dispatcher,
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {settings.api_token}"}) as http,
-    ):
-        await wait_until(http, ingest.url("/api/v1/health"))
-        await wait_until(http, dispatcher.url("/readyz"))
-        async with http.post(ingest.url("/api/v1/app"), json={"name": "traced"}) as r:
+    async with ingest_and_dispatcher(env, logs, settings.api_token) as (http, base):
+        async with http.post(f"{base}/api/v1/app", json={"name": "traced"}) as r:
             app_id = (await r.json())["id"]
-        async with http.post(
-            ingest.url(f"/api/v1/app/{app_id}/endpoint"), json={"url": f"{receiver.url}/t"}
-        ) as r:
+        async with http.post(f"{base}/api/v1/app/{app_id}/endpoint", json={"url": f"{receiver.url}/t"}) as r:
             assert r.status == 201, await r.text()
         # When one message is sent
         async with http.post(
-            ingest.url(f"/api/v1/app/{app_id}/msg"), json={"eventType": "invoice.paid", "payload": {"n": 1}}
+            f"{base}/api/v1/app/{app_id}/msg", json={"eventType": "invoice.paid", "payload": {"n": 1}}
         ) as r:
             assert r.status == 202, await r.text()
             msg_id = (await r.json())["id"]
