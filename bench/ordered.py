@@ -35,7 +35,7 @@ async def _rate(logdir: Path, url: str, messages: int, *, ordered: bool) -> floa
             await send_messages(base, app_id, messages)
         async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
             run.start("dispatcher", "/healthz")
-            return await settled_rate(pool, app_id, messages, limit_s=300, share=0.9)
+            return (await settled_rate(pool, app_id, messages, limit_s=300, share=0.9)).rate
     finally:
         run.stop()
 
