@@ -61,6 +61,9 @@ class CircuitBreaker:
     ) -> None:
         self._threshold, self._cooldown, self._clock = threshold, cooldown, clock
         self._states: dict[str, _State] = {}
+        # Endpoints whose circuit is open (or probing): counted on every change rather than
+        # by a walk over the states, which hold every failing endpoint.
+        self._open: set[str] = set()
         self.shared: Shared | None = None
         CIRCUIT_OPEN.set(0)  # one breaker a process: nothing is open before it learns so
 
@@ -83,6 +86,8 @@ class CircuitBreaker:
     def record(self, endpoint_id: str, *, succeeded: bool, probe: bool = False) -> None:
         if succeeded:
             state = self._states.pop(endpoint_id, None)
+            if state is not None and state.open_until is not None:
+                self._opened(endpoint_id, False)
             if self.shared is not None and (probe or (state is not None and state.open_until is not None)):
                 self.shared.closed(endpoint_id)
             return
@@ -91,6 +96,7 @@ class CircuitBreaker:
         if probe or (state.open_until is None and state.failures >= self._threshold):
             state.open_until = self._clock() + self._cooldown
             state.probing = False
+            self._opened(endpoint_id, True)
             if self.shared is not None:
                 self.shared.opened(endpoint_id, self._cooldown)
 
@@ -102,7 +108,16 @@ class CircuitBreaker:
             state = self._states.setdefault(endpoint_id, _State())
             state.failures = max(state.failures, self._threshold)
             state.open_until, state.probing = self._clock() + open_for, False
-        CIRCUIT_OPEN.set(self.open_count)
+        self._opened(endpoint_id, open_for is not None)
+
+    def _opened(self, endpoint_id: str, is_open: bool) -> None:
+        before = len(self._open)
+        if is_open:
+            self._open.add(endpoint_id)
+        else:
+            self._open.discard(endpoint_id)
+        if len(self._open) != before:
+            CIRCUIT_OPEN.set(len(self._open))
 
     def lost_probe(self, endpoint_id: str) -> None:
         """Another process claimed this cool-down's probe: wait a cool-down more (its
@@ -130,7 +145,7 @@ class CircuitBreaker:
 
     @property
     def open_count(self) -> int:
-        return sum(1 for s in self._states.values() if s.open_until is not None)
+        return len(self._open)
 
     # The delivery policy (services.dispatcher.policy).
 
@@ -188,7 +203,6 @@ class _CircuitPermit(Permit):
     def sent(self, succeeded: bool) -> None:
         self._breaker.record(self._endpoint_id, succeeded=succeeded, probe=self._admission is Admission.PROBE)
         self._recorded = True
-        CIRCUIT_OPEN.set(self._breaker.open_count)
 
     def release(self) -> None:
         if self._admission is Admission.PROBE and not self._recorded:  # never sent: allow another

@@ -88,3 +88,28 @@ def test_deferring_answers_as_admit_would_and_changes_nothing():
     assert not cb.deferring("ep")  # a probe is due: asking did not take it
     assert not cb.deferring("ep") and cb.admit("ep") is Admission.PROBE
     assert cb.deferring("ep")  # the probe is out: the others wait for its answer
+
+
+def test_the_open_count_and_its_gauge_follow_every_way_a_circuit_opens_and_closes():
+    from services.dispatcher.metrics import CIRCUIT_OPEN
+
+    def gauge() -> float:
+        return CIRCUIT_OPEN._value.get()  # type: ignore[attr-defined]
+
+    clock = Clock()
+    cb = breaker(clock, threshold=2)
+    for endpoint in ("a", "b", "c"):
+        cb.record(endpoint, succeeded=False)  # failing, not open: not counted
+    assert cb.open_count == 0 and gauge() == 0
+    cb.record("a", succeeded=False)
+    cb.apply("d", 30)  # another process opened it
+    assert cb.open_count == 2 and gauge() == 2
+    cb.record("a", succeeded=False)  # failing again while open: still one
+    cb.apply("d", 10)
+    assert cb.open_count == 2 and gauge() == 2
+    clock.now += 30
+    assert cb.admit("a") is Admission.PROBE
+    cb.record("a", succeeded=True, probe=True)
+    cb.apply("d", None)  # another process closed it
+    cb.apply("e", None)  # never open here
+    assert cb.open_count == 0 and gauge() == 0
