@@ -1,9 +1,18 @@
 """The delivery task: what ingest puts on ``<prefix>.dispatch`` for each destination.
 
 The AMQP body is exactly the JSON payload that will be POSTed and signed, so the
-dispatcher never re-encodes it and never reads the message from the database; the
-routing facts travel in headers of Hookline's own (``x-hookline-*``), including the
-attempt number, which is read from there rather than from RabbitMQ's ``x-death``.
+dispatcher never re-encodes it and never reads the message from the database. The
+routing facts travel with it, the attempt number included (read from there rather
+than from RabbitMQ's ``x-death``): the message and endpoint ids in the ``message-id``
+property (``<msg_id>:<endpoint_id>``) and the rest in one header,
+``x-hookline-task: 1 <app_id> <attempt> <trigger> <created unix ms> <event type>``
+(``1``: this layout's version; the event type last, as it is the one free-form field).
+
+One header rather than one per fact: pamqp, pure Python, takes 9.2 µs to read a task's
+header frame with seven named headers and 5.0 µs with this one, and 9.0 against 4.6 µs
+to write it (``docs/performance.md``), on every task ingest publishes and every one a
+dispatcher consumes. Tasks written before, with the seven ``x-hookline-*`` headers
+(``H_MSG`` ...), are still read.
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ from aio_pika.abc import AbstractIncomingMessage
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
+H_TASK = "x-hookline-task"
+_LAYOUT = "1"
+# The layout before H_TASK, still read (tasks published by an older version may wait in
+# a retry tier for hours):
 H_MSG = "x-hookline-msg-id"
 H_APP = "x-hookline-app-id"
 H_ENDPOINT = "x-hookline-endpoint-id"
@@ -61,16 +74,17 @@ class DeliveryTask:
     def next_attempt(self) -> DeliveryTask:
         return replace(self, attempt=self.attempt + 1)
 
+    @property
+    def message_id(self) -> str:
+        """The AMQP ``message-id`` property: which destination this task delivers to."""
+        return f"{self.msg_id}:{self.endpoint_id}"
+
     def headers(self) -> dict[str, object]:
-        headers: dict[str, object] = {
-            H_MSG: self.msg_id,
-            H_APP: self.app_id,
-            H_ENDPOINT: self.endpoint_id,
-            H_EVENT_TYPE: self.event_type,
-            H_CREATED: round(self.created_at * 1000),
-            H_ATTEMPT: self.attempt,
-            H_TRIGGER: self.trigger,
-        }
+        packed = (
+            f"{_LAYOUT} {self.app_id} {self.attempt} {self.trigger}"
+            f" {round(self.created_at * 1000)} {self.event_type}"
+        )
+        headers: dict[str, object] = {H_TASK: packed}
         if self.traceparent is not None:
             headers[H_TRACE] = self.traceparent
         return headers
@@ -80,7 +94,7 @@ class DeliveryTask:
             body=self.payload,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=f"{self.msg_id}:{self.endpoint_id}",
+            message_id=self.message_id,
             headers=self.headers(),  # type: ignore[arg-type]
             **kwargs,  # type: ignore[arg-type]
         )
@@ -95,36 +109,61 @@ class DeliveryTask:
         return Basic.Properties(
             content_type="application/json",
             delivery_mode=2,
-            message_id=f"{self.msg_id}:{self.endpoint_id}",
+            message_id=self.message_id,
             headers=headers,
         )
 
     @classmethod
     def from_amqp(cls, message: AbstractIncomingMessage) -> DeliveryTask:
-        return cls.from_parts(message.headers, message.body)
+        return cls.from_parts(message.headers, message.body, message.message_id)
 
     @classmethod
     def from_delivered(cls, message: DeliveredMessage) -> DeliveryTask:
         """From a raw aiormq delivery (the dispatcher's consumer)."""
-        return cls.from_parts(message.header.properties.headers, message.body)
+        properties = message.header.properties
+        return cls.from_parts(properties.headers, message.body, properties.message_id)
 
     @classmethod
-    def from_parts(cls, headers: Mapping[str, object] | None, body: bytes) -> DeliveryTask:
+    def from_parts(
+        cls, headers: Mapping[str, object] | None, body: bytes, message_id: str | None = None
+    ) -> DeliveryTask:
         h = headers or {}
         try:
+            if H_TASK not in h:
+                return cls._from_named(h, body)
+            if (packed := _text(h[H_TASK])) is None:
+                raise ValueError(f"{H_TASK} is not text")
+            layout, app_id, attempt, trigger, created_ms, event_type = packed.split(" ", 5)
+            msg_id, _, endpoint_id = (message_id or "").partition(":")
+            if layout != _LAYOUT or not msg_id or not endpoint_id:
+                raise ValueError(f"task layout {layout!r}, message-id {message_id!r}")
             return cls(
-                msg_id=str(h[H_MSG]),
-                app_id=str(h[H_APP]),
-                endpoint_id=str(h[H_ENDPOINT]),
-                event_type=str(h[H_EVENT_TYPE]),
-                created_at=_created_seconds(h[H_CREATED]),
+                msg_id=msg_id,
+                app_id=app_id,
+                endpoint_id=endpoint_id,
+                event_type=event_type,
+                created_at=int(created_ms) / 1000,
                 payload=body,
-                attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
-                trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
+                attempt=int(attempt),
+                trigger=int(trigger),
                 traceparent=_text(h.get(H_TRACE)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedTask(f"not a delivery task: {exc}") from exc
+
+    @classmethod
+    def _from_named(cls, h: Mapping[str, object], body: bytes) -> DeliveryTask:
+        return cls(
+            msg_id=str(h[H_MSG]),
+            app_id=str(h[H_APP]),
+            endpoint_id=str(h[H_ENDPOINT]),
+            event_type=str(h[H_EVENT_TYPE]),
+            created_at=_created_seconds(h[H_CREATED]),
+            payload=body,
+            attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
+            trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
+            traceparent=_text(h.get(H_TRACE)),
+        )
 
     @property
     def created_datetime(self) -> datetime:

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from services.dispatcher.publisher import H_DEAD_REASON
+from shared.tasks import DeliveryTask
 from tests.dispatcher.conftest import eventually, running_dispatcher
 from tests.dispatcher.process import start_dispatcher
 from tests.dispatcher.refusing import refusing_attempts
@@ -141,7 +142,7 @@ async def test_a_task_that_never_settles_is_dead_lettered_and_others_flow(make_s
     assert reason.startswith(
         "failed to settle 3 times: AttemptNotStored: RaiseError: test refuses every attempt"
     )
-    assert dead.headers["x-hookline-msg-id"] == poison.msg_id
+    assert DeliveryTask.from_amqp(dead).msg_id == poison.msg_id
     assert raw.hits["/bad"] == 3 and raw.hits["/good"] == 10
 
 

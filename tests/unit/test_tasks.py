@@ -7,7 +7,18 @@ import time
 import pytest
 from pamqp import decode, encode
 
-from shared.tasks import H_CREATED, DeliveryTask, MalformedTask
+from shared.tasks import (
+    H_APP,
+    H_ATTEMPT,
+    H_CREATED,
+    H_ENDPOINT,
+    H_EVENT_TYPE,
+    H_MSG,
+    H_TASK,
+    H_TRIGGER,
+    DeliveryTask,
+    MalformedTask,
+)
 
 
 def through_amqp(headers: dict[str, object]) -> dict[str, object]:
@@ -16,9 +27,23 @@ def through_amqp(headers: dict[str, object]) -> dict[str, object]:
     return table
 
 
+def named_headers(task: DeliveryTask) -> dict[str, object]:
+    """The header table of a task as Hookline wrote it before ``x-hookline-task``."""
+    return {
+        H_MSG: task.msg_id,
+        H_APP: task.app_id,
+        H_ENDPOINT: task.endpoint_id,
+        H_EVENT_TYPE: task.event_type,
+        H_CREATED: round(task.created_at * 1000),
+        H_ATTEMPT: task.attempt,
+        H_TRIGGER: task.trigger,
+    }
+
+
 def test_a_task_survives_its_header_table_to_the_millisecond():
     task = DeliveryTask("msg_1", "app_1", "ep_1", "user.created", time.time(), b"{}", attempt=4, trigger=1)
-    back = DeliveryTask.from_parts(through_amqp(task.headers()), task.payload)
+    assert list(task.headers()) == [H_TASK] and task.message_id == "msg_1:ep_1"
+    back = DeliveryTask.from_parts(through_amqp(task.headers()), task.payload, task.message_id)
     assert back.created_at == pytest.approx(task.created_at, abs=0.001)
     assert (back.msg_id, back.app_id, back.endpoint_id, back.event_type, back.attempt, back.trigger) == (
         "msg_1",
@@ -30,14 +55,47 @@ def test_a_task_survives_its_header_table_to_the_millisecond():
     )
 
 
+def test_an_event_type_with_spaces_and_a_header_read_as_bytes_survive():
+    task = DeliveryTask("msg_1", "app_1", "ep_1", "odd type  name", 1.5, b"{}", attempt=2)
+    headers = {H_TASK: str(task.headers()[H_TASK]).encode()}
+    back = DeliveryTask.from_parts(headers, b"{}", task.message_id)
+    assert (back.event_type, back.created_at, back.attempt) == ("odd type  name", 1.5, 2)
+
+
+def test_a_task_in_the_named_headers_of_before_is_still_read():
+    task = DeliveryTask("msg_1", "app_1", "ep_1", "user.created", time.time(), b"{}", attempt=3, trigger=1)
+    back = DeliveryTask.from_parts(through_amqp(named_headers(task)), task.payload, task.message_id)
+    assert back == DeliveryTask(
+        "msg_1", "app_1", "ep_1", "user.created", back.created_at, b"{}", attempt=3, trigger=1
+    )
+    assert back.created_at == pytest.approx(task.created_at, abs=0.001)
+
+
 def test_a_task_written_with_float_seconds_is_still_read():
     # What ingest wrote before: pamqp stores a float in 32 bits, so only about ±64 s remain.
     now = time.time()
-    headers = {**DeliveryTask("m", "a", "e", "t", now, b"").headers(), H_CREATED: now}
+    headers = {**named_headers(DeliveryTask("m", "a", "e", "t", now, b"")), H_CREATED: now}
     assert DeliveryTask.from_parts(through_amqp(headers), b"").created_at == pytest.approx(now, abs=128)
 
 
 def test_a_created_time_that_is_no_number_makes_the_task_malformed():
-    headers = {**DeliveryTask("m", "a", "e", "t", 0.0, b"").headers(), H_CREATED: "yesterday"}
+    headers = {**named_headers(DeliveryTask("m", "a", "e", "t", 0.0, b"")), H_CREATED: "yesterday"}
     with pytest.raises(MalformedTask):
         DeliveryTask.from_parts(headers, b"")
+
+
+@pytest.mark.parametrize(
+    ("packed", "message_id"),
+    [
+        ("1 app_1 1 0 1700000000000 t", None),  # no message-id
+        ("1 app_1 1 0 1700000000000 t", "msg_1"),  # no endpoint in it
+        ("2 app_1 1 0 1700000000000 t", "msg_1:ep_1"),  # a layout this version does not know
+        ("1 app_1 one 0 1700000000000 t", "msg_1:ep_1"),
+        ("1 app_1 1 0 yesterday t", "msg_1:ep_1"),
+        ("1 app_1 1 0", "msg_1:ep_1"),
+        (7, "msg_1:ep_1"),
+    ],
+)
+def test_a_packed_header_that_does_not_parse_makes_the_task_malformed(packed, message_id):
+    with pytest.raises(MalformedTask):
+        DeliveryTask.from_parts({H_TASK: packed}, b"{}", message_id)
