@@ -12,6 +12,16 @@ takes to answer gets ``backlog`` alone, however fast it was: one that hangs hold
 most ``concurrency + backlog`` slots. A task beyond that gets no ticket: the caller
 parks it in a retry tier.
 
+An endpoint that has never answered has no pace to be judged by. Its first burst may
+queue without bound (the prefetch window is the bound) while its first requests are
+younger than ``_MIN_SLOW``; once its slots have all been held that long without an
+answer, it gets ``backlog`` alone and the tasks waiting for it give up their places
+(``EndpointUnanswered``: parked as busy, in the shortest tier). Before this, the first
+burst to a new endpoint had every task past ``concurrency + backlog`` parked for the
+shortest tier (5 s by default) however fast the endpoint turned out to be: a quarter
+of a second of a hanging endpoint's queue is the price of not doing that to every
+healthy one.
+
 What an endpoint taught is kept for ``_KEEP_IDLE`` seconds after its last task, so
 memory follows the endpoints in recent traffic.
 
@@ -45,6 +55,18 @@ _LATENCY_WEIGHT, _MIN_LATENCY = 0.2, 0.001
 # mean the endpoint is slower than it was: its queue shrinks to the backlog.
 _SLOW_FACTOR, _MIN_SLOW = 4.0, 0.25
 _KEEP_IDLE = 60.0
+# The queue an endpoint that has never answered may have while its first requests are
+# young: no bound of its own (the prefetch window bounds it).
+_FIRST_BURST = 1 << 30
+
+
+class EndpointUnanswered(Exception):
+    """Raised to a waiting task: the endpoint has never answered, and every slot has been
+    held for ``_MIN_SLOW`` seconds (``held_for``): too slow to wait for, perhaps busy."""
+
+    def __init__(self, held_for: float) -> None:
+        super().__init__(f"no answer yet; every slot held for {held_for:.2f}s")
+        self.held_for = held_for
 
 
 class EndpointStalled(Exception):
@@ -93,6 +115,8 @@ class Ticket(Permit):
             await self.__aenter__()
         except EndpointStalled:  # raised only while waiting for a slot: nothing was sent
             return Stalled()
+        except EndpointUnanswered as exc:
+            return Full(exc.held_for)
         return None
 
     def release(self) -> None:
@@ -164,6 +188,8 @@ class EndpointGates:
     def _queue_allowed(self, state: _Endpoint) -> int:
         """How many of the endpoint's tasks may wait for a slot (at least ``backlog``)."""
         if not state.latency:
+            if self._unanswered_for(state) < _MIN_SLOW:
+                return _FIRST_BURST  # no pace known yet: see the module's docstring
             return int(self._turnover(state) * self._queue_seconds)
         if self._held_for(state) > max(_MIN_SLOW, _SLOW_FACTOR * state.latency):
             return self._backlog  # slower than it was, perhaps hanging: no credit for its past
@@ -183,6 +209,10 @@ class EndpointGates:
         state = self._endpoints.get(endpoint_id)
         return 0.0 if state is None else self._held_for(state)
 
+    def _unanswered_for(self, state: _Endpoint) -> float:
+        """How long the oldest request in flight has been waiting (0: none in flight)."""
+        return self._clock() - min(state.started) if state.started else 0.0
+
     def _held_for(self, state: _Endpoint) -> float:
         if len(state.started) < self._concurrency:
             return 0.0
@@ -193,14 +223,20 @@ class EndpointGates:
             await state.semaphore.acquire()
             return
         while True:  # wake now and then to see whether the endpoint stalled meanwhile
+            wait = self._stall_after
+            if wait is not None and not state.latency:  # never answered: look again sooner
+                wait = min(wait, _MIN_SLOW)
             try:
-                async with asyncio.timeout(self._stall_after):
+                async with asyncio.timeout(wait):
                     await state.semaphore.acquire()
                 return
             except TimeoutError:
                 assert self._stall_after is not None
-                if self.stalled_for(endpoint_id) >= self._stall_after:
+                held = self.stalled_for(endpoint_id)
+                if held >= self._stall_after:
                     raise EndpointStalled(endpoint_id) from None
+                if not state.latency and held >= _MIN_SLOW:
+                    raise EndpointUnanswered(held) from None
 
     def _leave(self, endpoint_id: str) -> None:
         state = self._endpoints[endpoint_id]
