@@ -13,9 +13,10 @@ slower for a dispatcher than the other (the one the kernel's network work lands 
 1.1-1.3x). So each dispatcher is pinned to a core of its own, the rounds alternate
 which dispatcher gets which core, and the result is the geometric mean of the rounds'
 ratios, in which the cores' difference cancels. A run's rate is its healthy
-deliveries over the time it took to make 95 % of them: the last few percent are tasks
-that waited in the 5 s tier at the start (a fresh endpoint has no turnover yet to earn
-a longer queue), the same in both installations and no measure of their pace.
+deliveries over the time it took to make 95 % of them: the last few percent may be tasks
+that waited in a retry tier at the start (the hanging endpoint's share of the window
+while its first requests were young, and any healthy endpoint's overflow in that time),
+the same in both installations and no measure of their pace.
 
 The retry schedule and circuit cool-down are the production defaults; only the
 delivery timeout is shortened, so that the circuit opens within the run.
