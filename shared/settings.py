@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     # Delivery tasks spread over this many dispatch queues (shared/topology.py; docs/scaling.md).
     dispatch_shards: int = Field(1, ge=1, le=64)
+    # How this process writes delivery tasks (shared/tasks.py): "packed", one header; "named",
+    # the seven headers versions before 2026-12-04 read. Every version since reads both: set
+    # "named" while older dispatchers still run beside newer ones (docs/operations.md).
+    task_headers: Literal["packed", "named"] = "packed"
     # OTLP/HTTP collector base URL (http://collector:4318): traces on; unset, off and free.
     otel_endpoint: str | None = None
 

@@ -12,7 +12,10 @@ One header rather than one per fact: pamqp, pure Python, takes 9.2 µs to read a
 header frame with seven named headers and 5.0 µs with this one, and 9.0 against 4.6 µs
 to write it (``docs/performance.md``), on every task ingest publishes and every one a
 dispatcher consumes. Tasks written before, with the seven ``x-hookline-*`` headers
-(``H_MSG`` ...), are still read.
+(``H_MSG`` ...), are still read, and a process writes them that way when told to
+(``write_layout("named")``, from ``HOOKLINE_TASK_HEADERS``): a dispatcher of an older
+version would dead-letter a task in the packed layout as malformed, so a rolling upgrade
+from one writes the named layout until no older dispatcher runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Literal
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -44,6 +48,14 @@ H_TRACE = "traceparent"  # W3C trace context of the message's trace, when tracin
 
 TRIGGER_SCHEDULED = 0
 TRIGGER_MANUAL = 1
+
+_packed = True  # how this process writes tasks: one choice per process, as its settings say
+
+
+def write_layout(layout: Literal["packed", "named"]) -> None:
+    """Set how this process writes delivery tasks (each service's ``create_app``)."""
+    global _packed
+    _packed = layout == "packed"
 
 
 class MalformedTask(ValueError):
@@ -80,11 +92,22 @@ class DeliveryTask:
         return f"{self.msg_id}:{self.endpoint_id}"
 
     def headers(self) -> dict[str, object]:
-        packed = (
-            f"{_LAYOUT} {self.app_id} {self.attempt} {self.trigger}"
-            f" {round(self.created_at * 1000)} {self.event_type}"
-        )
-        headers: dict[str, object] = {H_TASK: packed}
+        headers: dict[str, object]
+        if _packed:
+            headers = {
+                H_TASK: f"{_LAYOUT} {self.app_id} {self.attempt} {self.trigger}"
+                f" {round(self.created_at * 1000)} {self.event_type}"
+            }
+        else:
+            headers = {
+                H_MSG: self.msg_id,
+                H_APP: self.app_id,
+                H_ENDPOINT: self.endpoint_id,
+                H_EVENT_TYPE: self.event_type,
+                H_CREATED: round(self.created_at * 1000),
+                H_ATTEMPT: self.attempt,
+                H_TRIGGER: self.trigger,
+            }
         if self.traceparent is not None:
             headers[H_TRACE] = self.traceparent
         return headers

@@ -36,7 +36,7 @@ from services.dispatcher.queue_depths import QueueProbe
 from services.dispatcher.sender import Sender
 from services.dispatcher.settle import Settler
 from services.dispatcher.throttle import Throttle
-from shared import tracing
+from shared import tasks, tracing
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.settings import Settings
@@ -196,6 +196,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, tuning: DispatcherTuning | None = None) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    tasks.write_layout(settings.task_headers)  # how this process writes delivery tasks
     app[TUNING] = tuning or DispatcherTuning()
     app[READINESS] = Readiness({"starting": lambda: False})
     app[PARTS] = Parts()

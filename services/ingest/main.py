@@ -22,7 +22,7 @@ from services.ingest.retention import retention_loop
 from services.ingest.schema_gate import SCHEMA_GATE, SchemaGate
 from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
-from shared import encryption, tracing
+from shared import encryption, tasks, tracing
 from shared.amqp import BrokerLink
 from shared.db import create_pool
 from shared.settings import Settings
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     encryption.install(encryption.ring_for(settings))  # this process's key ring
+    tasks.write_layout(settings.task_headers)  # how this process writes delivery tasks
     app[BODY_READ_SECONDS] = settings.body_read_timeout
     install_routes(app)
     app.router.add_get("/metrics", metrics_handler(settings.metrics_token))

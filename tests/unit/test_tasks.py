@@ -7,6 +7,7 @@ import time
 import pytest
 from pamqp import decode, encode
 
+from shared import tasks
 from shared.tasks import (
     H_APP,
     H_ATTEMPT,
@@ -99,3 +100,14 @@ def test_a_created_time_that_is_no_number_makes_the_task_malformed():
 def test_a_packed_header_that_does_not_parse_makes_the_task_malformed(packed, message_id):
     with pytest.raises(MalformedTask):
         DeliveryTask.from_parts({H_TASK: packed}, b"{}", message_id)
+
+
+def test_a_process_told_to_write_the_named_layout_writes_what_older_dispatchers_read():
+    task = DeliveryTask("msg_1", "app_1", "ep_1", "user.created", 1.5, b"{}", attempt=2, trigger=1)
+    tasks.write_layout("named")
+    try:
+        headers = task.headers()
+    finally:
+        tasks.write_layout("packed")
+    assert headers == named_headers(task)
+    assert task.headers() == {H_TASK: "1 app_1 2 1 1500 user.created"}
