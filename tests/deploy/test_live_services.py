@@ -202,17 +202,22 @@ async def _scrape(stack) -> dict[str, dict[str, set[str]]]:
 async def after_traffic(stack, receiver):
     await _traffic(stack, receiver)
     # Wait for the asynchronous effects: the AMQP consumer's counts and, when the
-    # dispatcher runs, a delivery that succeeds and one that is dead-lettered.
-    wanted = {"ingest": ["hookline_ingest_rejected_total", 'source="amqp"']}
+    # dispatcher runs, a delivery that succeeds and one that is dead-lettered. The delivery
+    # counters are exported at 0 from the start (bound to their labels at import): what is
+    # waited for is a count above 0, not the series.
+    wanted = {"ingest": [re.compile("hookline_ingest_rejected_total"), re.compile('source="amqp"')]}
     if "dispatcher" in stack["running"]:
-        wanted["dispatcher"] = ['outcome="success"', 'outcome="dead"']
+        wanted["dispatcher"] = [
+            re.compile(rf'hookline_deliveries_total\{{outcome="{outcome}"\}} [1-9]')
+            for outcome in ("success", "dead")
+        ]
     async with asyncio.timeout(30):
         while True:
             texts = {}
             for name in wanted:
                 async with stack["session"].get(stack["running"][name].url("/metrics")) as r:
                     texts[name] = await r.text()
-            if all(all(w in texts[name] for w in words) for name, words in wanted.items()):
+            if all(all(w.search(texts[name]) for w in words) for name, words in wanted.items()):
                 break
             await asyncio.sleep(0.3)
     return await _scrape(stack)
