@@ -85,7 +85,7 @@ async def settled_rate(
     while time.perf_counter() < deadline:
         done = await pool.fetchval(query, app_id)
         now, spent = time.perf_counter(), cpu() if cpu is not None else 0.0
-        if start is None and done > 0 and (done >= total * from_share or done >= total * share):
+        if start is None and done >= max(1.0, total * min(from_share, share)):
             start = (now, done, spent)
         if done >= total * share:
             assert start is not None

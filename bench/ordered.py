@@ -17,7 +17,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.delivery import Run, send_messages, settled_rate
+from bench.delivery import Run, settled_rate
+from bench.poster import send_messages
 from bench.stack import BENCH_DB, BENCH_TOKEN
 
 

@@ -86,9 +86,10 @@ class CircuitBreaker:
     def record(self, endpoint_id: str, *, succeeded: bool, probe: bool = False) -> None:
         if succeeded:
             state = self._states.pop(endpoint_id, None)
-            if state is not None and state.open_until is not None:
-                self._opened(endpoint_id, False)
-            if self.shared is not None and (probe or (state is not None and state.open_until is not None)):
+            was_open = state is not None and state.open_until is not None
+            if was_open:
+                self._set_open(endpoint_id, False)
+            if self.shared is not None and (probe or was_open):
                 self.shared.closed(endpoint_id)
             return
         state = self._states.setdefault(endpoint_id, _State())
@@ -96,7 +97,7 @@ class CircuitBreaker:
         if probe or (state.open_until is None and state.failures >= self._threshold):
             state.open_until = self._clock() + self._cooldown
             state.probing = False
-            self._opened(endpoint_id, True)
+            self._set_open(endpoint_id, True)
             if self.shared is not None:
                 self.shared.opened(endpoint_id, self._cooldown)
 
@@ -108,9 +109,9 @@ class CircuitBreaker:
             state = self._states.setdefault(endpoint_id, _State())
             state.failures = max(state.failures, self._threshold)
             state.open_until, state.probing = self._clock() + open_for, False
-        self._opened(endpoint_id, open_for is not None)
+        self._set_open(endpoint_id, open_for is not None)
 
-    def _opened(self, endpoint_id: str, is_open: bool) -> None:
+    def _set_open(self, endpoint_id: str, is_open: bool) -> None:
         before = len(self._open)
         if is_open:
             self._open.add(endpoint_id)
