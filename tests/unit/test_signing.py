@@ -95,6 +95,16 @@ def test_each_malformed_input_has_its_own_error(headers, error):
         signing.verify([b"key"], headers, BODY, now=now)
 
 
+def test_the_tolerance_is_inclusive_to_the_second():
+    now = 1_700_000_000.0
+    for edge in (now - 300, now + 300):
+        assert signing.check_timestamp(str(int(edge)), tolerance=300, now=now) == int(edge)
+    with pytest.raises(signing.TimestampTooOld):
+        signing.check_timestamp(str(int(now - 301)), tolerance=300, now=now)
+    with pytest.raises(signing.TimestampTooNew):
+        signing.check_timestamp(str(int(now + 301)), tolerance=300, now=now)
+
+
 def test_invalid_secret_is_refused():
     with pytest.raises(signing.InvalidSecret):
         signing.decode_secret("whsec_not base64!")
