@@ -9,6 +9,7 @@ attempt logged, signing, metrics and per-endpoint limits on, as in production).
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -22,8 +23,10 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench import autovacuum
 from bench.poster import MessagePoster, send_messages
 from bench.profile import start_profiler
+from bench.report import P99_GOAL_MS
 from bench.stack import BENCH_DB, BENCH_TOKEN, Service, free_port, start_service
 from shared.ids import new_id
 from shared.signing import new_secret
@@ -123,6 +126,7 @@ async def delivery_rate(
         async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as session:
             app_id = await create_app(session, [url] * endpoints)
             await send_messages(base, app_id, messages)
+        await autovacuum.catch_up()  # the sends' maintenance done before the timed phase
         async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=2) as pool:
             dispatcher = run.start("dispatcher", "/healthz", HOOKLINE_DISPATCHER_WORKERS=str(workers))
             profiler = start_profiler(dispatcher.process.pid, 15, profile) if profile else None
@@ -187,6 +191,7 @@ async def e2e_latency(
                 accepted[msg_id] = time.time()  # once the 202 is read (not before the request)
 
             tasks = []
+            await autovacuum.catch_up()  # the saturation's maintenance done before the timed phase
             if on_half_load is not None:
                 on_half_load()
             started = time.perf_counter()
@@ -201,9 +206,14 @@ async def e2e_latency(
             arrivals = await _arrivals(arrivals_file, expected=expected)
             missing = expected - set(arrivals)
             assert not missing, f"{len(missing)} deliveries never arrived, e.g. {sorted(missing)[:3]}"
-        latencies = sorted((arrivals[key] - accepted[key.partition("/")[0]]) * 1000 for key in expected)
+        series = [(accepted[key.partition("/")[0]], arrivals[key], key) for key in expected]
+        # kept beside the services' logs: (accepted, arrived, key) of every delivery
+        kept = logdir / f"latency-{payload_bytes}b-{endpoints}ep-{failing}failing.json"
+        kept.write_text(json.dumps(series))
+        latencies = sorted((arrived - at) * 1000 for at, arrived, _ in series)
         quantiles = statistics.quantiles(latencies, n=1000)
         return {
+            **slowest_window(series),
             "p50": quantiles[499],
             "p95": quantiles[949],
             "p99": quantiles[989],
@@ -215,6 +225,25 @@ async def e2e_latency(
     finally:
         run.stop()
         receiver.terminate()
+
+
+def slowest_window(series: list[tuple[float, float, str]], width: float = 0.25) -> dict[str, float]:
+    """The ``width``-second window of accept times whose slowest delivery was slowest: a
+    tail made of one stall shows as one window far above the rest, a spread one does not.
+    ``series``: (accepted, arrived, key) per delivery, in seconds since the epoch."""
+    start = min(at for at, _, _ in series)
+    worst: dict[int, float] = {}
+    for at, arrived, _ in series:
+        window = int((at - start) / width)
+        worst[window] = max(worst.get(window, 0.0), arrived - at)
+    window = max(worst, key=worst.__getitem__)
+    over_goal = sum(latency * 1000 > P99_GOAL_MS for latency in worst.values())
+    return {
+        "slowest_window_at_s": window * width,
+        "slowest_window_max_ms": worst[window] * 1000,
+        "windows_over_goal": over_goal,
+        "windows": len(worst),
+    }
 
 
 async def _arrivals(

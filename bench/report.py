@@ -41,6 +41,17 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
+def _slowest_window(latency: dict) -> str:
+    """Whether the tail is one stall or spread out (older results do not say)."""
+    if "slowest_window_max_ms" not in latency:
+        return ""
+    return (
+        f"; slowest 250 ms of accepts at {latency['slowest_window_at_s']:.2f} s: max"
+        f" {latency['slowest_window_max_ms']:.0f} ms; {latency['windows_over_goal']} of"
+        f" {latency['windows']} windows over {P99_GOAL_MS:.0f} ms"
+    )
+
+
 def render(results: dict, notes: list[str]) -> str:
     lines = ["| figure | value | ratio to ceiling |", "|---|---:|---:|"]
     for key, label, unit, ceiling in ROWS:
@@ -56,7 +67,7 @@ def render(results: dict, notes: list[str]) -> str:
             lines.append(
                 f"| {label} (`{key}`) | p50 {latency['p50']:.1f} / p95 {latency['p95']:.1f} /"
                 f" p99 {latency['p99']:.1f} / p99.9 {latency.get('p99.9', float('nan')):.1f} ms"
-                f" | p99 {latency['p99'] / P99_GOAL_MS:.2f}x goal |"
+                f"{_slowest_window(latency)} | p99 {latency['p99'] / P99_GOAL_MS:.2f}x goal |"
             )
     if results.get("delivery_1proc_cpu_ms") and results.get("ceiling_loop_cpu_ms"):
         loop, dispatcher = results["ceiling_loop_cpu_ms"], results["delivery_1proc_cpu_ms"]
