@@ -3,7 +3,8 @@ time side by side: ingest's published flags (``services/ingest/outbox.py``) and 
 dispatcher's outcomes (``attempt_sql.UPDATE_DESTINATIONS``). Locking overlapping rows
 in different orders deadlocked them: PostgreSQL waited its deadlock_timeout (a second
 of stalled deliveries) and rolled one back; when that was the flags, the relay later
-delivered the message again. Both now lock in key order, whatever their arrays' order."""
+delivered the message again. Both now lock in key order, whatever their arrays' order.
+And an outcome flags its row published, so the flags that come after it skip the row."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import random
 import asyncpg
 import pytest
 
-from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS
+from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS, UPDATE_ONE_DESTINATION
 from services.ingest.outbox import mark_published
 from shared.status import MessageStatus
 
@@ -32,6 +33,8 @@ def _outcomes(keys: list[tuple[str, str]]) -> list[list]:
             [None] * len(keys), [1] * len(keys)]  # fmt: skip
 
 
+_ROW = """SELECT published, xmin::text AS version FROM message_destination
+WHERE msg_id = $1 AND endpoint_id = $2"""
 _LOCK = "SELECT 1 FROM message_destination WHERE msg_id = $1 AND endpoint_id = $2 FOR UPDATE"
 
 
@@ -92,3 +95,21 @@ async def test_flags_and_outcomes_side_by_side_never_deadlock(world) -> None:
 
     # Deadlocks would raise DeadlockDetectedError out of gather.
     await asyncio.wait_for(asyncio.gather(flags(), outcomes(), flags(), outcomes()), 120)
+
+
+async def test_an_outcome_flags_its_destination_published_and_the_flag_batch_skips_it(world) -> None:
+    """A task that reached a dispatcher was on the broker: its outcome flags the row
+    published, so ingest's flag batch leaves it alone instead of writing it a second time
+    (and the outbox relay never sends it again)."""
+    # Given destinations whose published flag ingest has not written yet
+    keys = await _keys(world, 3)
+    # When the dispatcher records their outcomes, in a batch and one alone
+    await world.pool.execute(UPDATE_DESTINATIONS, *_outcomes(keys[:2]))
+    await world.pool.execute(UPDATE_ONE_DESTINATION, *_outcomes(keys[2:]))
+    # Then each is published
+    before = {key: await world.pool.fetchrow(_ROW, *key) for key in keys}
+    assert all(row["published"] for row in before.values())
+    # And ingest's late flag batch does not write the rows again
+    await mark_published(world.pool, keys)
+    after = {key: await world.pool.fetchrow(_ROW, *key) for key in keys}
+    assert {k: r["version"] for k, r in after.items()} == {k: r["version"] for k, r in before.items()}
