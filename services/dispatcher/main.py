@@ -38,7 +38,7 @@ from services.dispatcher.settle import Settler
 from services.dispatcher.throttle import Throttle
 from shared import tasks, tracing
 from shared.amqp import BrokerLink
-from shared.db import create_pool
+from shared.db import GENERIC_PLANS, create_pool
 from shared.settings import Settings
 from shared.supervised import Supervised, supervised
 from shared.target_policy import parse_networks
@@ -170,7 +170,12 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     consumer drains first, while the attempt log and the broker are still there."""
     settings, tuning = app[SETTINGS], app[TUNING]
     async with (
-        create_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max) as pool,
+        create_pool(
+            settings.dsn(),
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            server_settings=GENERIC_PLANS,  # every query here is on the delivery path
+        ) as pool,
         delivery_client(settings) as client,
     ):
         parts = _parts(settings, tuning, pool, client)

@@ -24,7 +24,7 @@ from services.ingest.service import MessageService
 from services.ingest.ui import install_ui, is_ui_path
 from shared import encryption, tasks, tracing
 from shared.amqp import BrokerLink
-from shared.db import create_pool
+from shared.db import GENERIC_PLANS, create_pool
 from shared.settings import Settings
 from shared.supervised import supervised
 from shared.topology import Topology
@@ -37,13 +37,16 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     """Everything ingest holds, opened in order and closed in reverse."""
     settings = app[SETTINGS]
     topology = Topology.of(settings)
-    async with create_pool(
-        settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max
-    ) as pool:
+    async with (
+        create_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max) as pool,
+        # The delivery path's statements: the group commit holds one connection, the
+        # published flags take one now and then (shared/db.py: GENERIC_PLANS).
+        create_pool(settings.dsn(), min_size=1, max_size=3, server_settings=GENERIC_PLANS) as hot_pool,
+    ):
         app[POOL] = pool
         publisher = DeliveryPublisher(topology, settings.publish_confirm_timeout)
-        marker = PublishedMarker(pool)
-        committer = GroupCommitter(pool)
+        marker = PublishedMarker(hot_pool)
+        committer = GroupCommitter(hot_pool)
         app[SCHEMA_GATE] = gate = SchemaGate(
             pool, settings.dsn(), refresh_seconds=settings.schema_refresh_seconds
         )
