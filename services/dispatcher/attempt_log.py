@@ -3,7 +3,15 @@
 Deliveries hand their consequences to ``record`` and wait; a background writer commits
 everything that arrived in the last ``flush_seconds`` (or ``flush_rows`` entries) in one
 transaction of three set-based statements, then wakes the waiters. A delivery's AMQP
-message is acked only after that, so a crash never loses an attempt. When PostgreSQL
+message is acked only after that, so a crash never loses an attempt.
+
+The wait costs a delivery nothing on the way to its receiver (the POST came first), only a
+prefetch slot for up to ``flush_seconds``; so the writer lingers whatever the load. It
+used to commit at once when idle, and at moderate load that meant a commit of two or
+three rows every few milliseconds: measured at half of the pipeline's maximum, the
+machine was 85-97 % busy and PostgreSQL's part was mostly those commits (2026-12-04,
+docs/performance.md). An ``urgent`` entry is committed at once: an ordered endpoint's
+lane waits for each attempt's commit before its next POST. When PostgreSQL
 is away the writer retries with backoff and the waiters keep their messages unacked:
 consumption stalls instead of POSTing without a record, and resumes with the first
 commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
@@ -76,24 +84,22 @@ class AttemptLog:
         disable_after: float,
         flush_seconds: float,
         flush_rows: int,
-        busy_rows: int = 1,
     ) -> None:
         self._pool, self._disable_after = pool, timedelta(seconds=disable_after)
         self._flush_seconds, self._flush_rows = flush_seconds, flush_rows
-        self._busy_rows = busy_rows  # a batch this big formed during one commit: busy
         self._pending: list[_Pending] = []
         self._runner: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
-        self._full = asyncio.Event()
+        self._full = asyncio.Event()  # flush_rows entries, or an urgent one: commit now
         self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
         self.healthy = True
 
-    async def record(self, entry: Entry) -> None:
-        """Return once the entry is committed."""
+    async def record(self, entry: Entry, *, urgent: bool = False) -> None:
+        """Return once the entry is committed; ``urgent``: without lingering for others."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         self._arrived.set()
-        if len(self._pending) >= self._flush_rows:
+        if urgent or len(self._pending) >= self._flush_rows:
             self._full.set()
         # A caller cancelled while waiting cancels only its future: the entry stays in the
         # batch, and the writer skips futures that are done.
@@ -108,22 +114,14 @@ class AttemptLog:
             self._full.set()
 
     async def run(self) -> None:
-        """Commit at once when idle (a lone delivery waits one commit, no more); linger up
-        to ``flush_seconds`` for a fuller batch while the last commit was busy."""
+        """Commit ``flush_seconds`` after the first entry arrives, or sooner when the batch
+        is full or an entry is urgent."""
         self._runner = asyncio.current_task()
-        busy = False
         while True:
             await self._arrived.wait()
-            if busy:
-                try:
-                    await asyncio.wait_for(self._full.wait(), self._flush_seconds)
-                except TimeoutError:
-                    pass
-            else:
-                await asyncio.sleep(0)  # what this loop turn settles joins the batch
-            rows = len(self._pending)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self._flush_seconds)
             await self.flush()
-            busy = rows >= self._busy_rows
 
     async def flush(self, *, attempts: int | None = None) -> None:
         """Commit what is pending, retrying while the database is away (until ``attempts``

@@ -26,12 +26,10 @@ class DispatcherTuning(BaseSettings):
     circuit_cooldown: float = Field(30.0, gt=0)
     # Safety net behind LISTEN/NOTIFY: every cached endpoint is re-read this often.
     endpoint_refresh_seconds: float = Field(30.0, gt=0)
-    # The attempt log commits a batch this often, or sooner when it has this many rows.
+    # The attempt log commits a batch this long after its first entry, or sooner when it
+    # has this many rows (or an ordered endpoint's lane waits on it).
     attempt_flush_seconds: float = Field(0.05, gt=0)
     attempt_flush_rows: int = Field(500, ge=1)
-    # ...but a batch that gathered fewer rows than this during one commit means the log is
-    # not busy: the next is committed at once, without waiting attempt_flush_seconds.
-    attempt_busy_rows: int = Field(32, ge=1)
     # An ordered endpoint's lane is run by the process holding its lease; a process that
     # dies without giving its leases up holds them this long (its lanes pause as long).
     lane_lease_seconds: float = Field(10.0, gt=0)

@@ -149,7 +149,7 @@ class Lane:
             return False
         if isinstance(step, Settle):
             update = DestinationUpdate(head.msg_id, self.endpoint_id, step.status, None, 0)
-            await parts.attempt_log.record(Entry(update))
+            await parts.attempt_log.record(Entry(update), urgent=True)
             return True
         if isinstance(step, Wait):
             await self._lanes.sleep(step.seconds)
@@ -184,7 +184,9 @@ class Lane:
                 destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
                 await parts.publisher.dead(task.to_amqp(), dead_reason(decision, result))
             succeeded = isinstance(decision, Delivered)
-            await parts.attempt_log.record(Entry(destination, attempt_row(task, attempted), succeeded))
+            await parts.attempt_log.record(
+                Entry(destination, attempt_row(task, attempted), succeeded), urgent=True
+            )
         finally:
             self.posting = False
         count_attempt(task, attempted)

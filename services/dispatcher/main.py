@@ -115,7 +115,6 @@ def _parts(settings: Settings, tuning: DispatcherTuning, pool: asyncpg.Pool, cli
         # A delivery holds its prefetch slot until its attempt is committed: once half of
         # the window waits for the writer, waiting longer only idles the other half.
         flush_rows=min(tuning.attempt_flush_rows, max(1, settings.dispatcher_prefetch // 2)),
-        busy_rows=tuning.attempt_busy_rows,
     )
     publisher = TaskPublisher(topology)
     breaker = CircuitBreaker(threshold=tuning.circuit_failures, cooldown=tuning.circuit_cooldown)

@@ -53,7 +53,9 @@ def entry(task, url: str = "http://127.0.0.1:9/", response: str = "ok", error: s
 
 @asynccontextmanager
 async def writing(pool, **knobs) -> AsyncIterator[AttemptLog]:
-    log = AttemptLog(pool, disable_after=86400, flush_seconds=0.02, flush_rows=knobs.get("rows", 50))
+    log = AttemptLog(
+        pool, disable_after=86400, flush_seconds=knobs.get("seconds", 0.02), flush_rows=knobs.get("rows", 50)
+    )
     writer = asyncio.create_task(log.run())
     try:
         yield log
