@@ -1,20 +1,22 @@
 """The attempt log: attempts, destination statuses and endpoint health, group-committed.
 
 Deliveries hand their consequences to ``record`` and wait; a background writer commits
-everything that arrived in the last ``flush_seconds`` (or ``flush_rows`` entries) in one
-transaction of three set-based statements, then wakes the waiters. A delivery's AMQP
-message is acked only after that, so a crash never loses an attempt.
+what arrived within ``flush_seconds`` of the first entry (sooner once ``_ENOUGH_ROWS``
+wait; at most ``flush_rows`` a commit) in one transaction of three set-based
+statements, then wakes the waiters. A delivery's AMQP message is acked only after
+that, so a crash never loses an attempt.
 
-The wait costs a delivery nothing on the way to its receiver (the POST came first), only a
-prefetch slot for up to ``flush_seconds``; so the writer lingers whatever the load. It
-used to commit at once when idle, and at moderate load that meant a commit of two or
-three rows every few milliseconds: measured at half of the pipeline's maximum, the
-machine was 85-97 % busy and PostgreSQL's part was mostly those commits (2026-12-04,
-docs/performance.md). An ``urgent`` entry is committed at once: an ordered endpoint's
-lane waits for each attempt's commit before its next POST. When PostgreSQL
-is away the writer retries with backoff and the waiters keep their messages unacked:
-consumption stalls instead of POSTing without a record, and resumes with the first
-commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
+The wait costs a delivery nothing on the way to its receiver (the POST came first), only
+a prefetch slot; so the writer lingers whatever the load. It used to commit at once when
+idle, which at moderate load meant a commit of two or three rows every few milliseconds:
+at half of the pipeline's maximum the machine was 85-97 % busy, much of PostgreSQL's
+share in those commits (2026-12-04, docs/performance.md). An ``urgent`` entry is
+committed at once: an ordered endpoint's lane waits for each attempt's commit before
+its next POST.
+
+When PostgreSQL is away the writer retries with backoff and the waiters keep their
+messages unacked: consumption stalls instead of POSTing without a record, and resumes
+with the first commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
 the one a restart raises that is easy to miss).
 
 A batch the database refuses for its data (``services.dispatcher.refusals``) is never
@@ -64,6 +66,10 @@ SUCCESS, PENDING, FAIL, SENDING = (
 
 log = structlog.get_logger()
 
+# Rows that make a batch worth committing without lingering further: enough to amortize
+# a commit's round trips, few enough that at ten tasks a message (ten endpoints) the
+# lingering entries hold a small part of the prefetch window (200 by default).
+_ENOUGH_ROWS = 32
 _SLOW_COMMIT = 0.5  # seconds: every delivery in the batch held its prefetch slot meanwhile
 _LOGGED_IDS = 50  # message ids named in a log line; the count says how many more
 
@@ -87,10 +93,11 @@ class AttemptLog:
     ) -> None:
         self._pool, self._disable_after = pool, timedelta(seconds=disable_after)
         self._flush_seconds, self._flush_rows = flush_seconds, flush_rows
+        self._enough = min(_ENOUGH_ROWS, flush_rows)
         self._pending: list[_Pending] = []
         self._runner: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
-        self._full = asyncio.Event()  # flush_rows entries, or an urgent one: commit now
+        self._full = asyncio.Event()  # enough entries, or an urgent one: commit now
         self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
         self.healthy = True
 
@@ -99,7 +106,7 @@ class AttemptLog:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         self._arrived.set()
-        if urgent or len(self._pending) >= self._flush_rows:
+        if urgent or len(self._pending) >= self._enough:
             self._full.set()
         # A caller cancelled while waiting cancels only its future: the entry stays in the
         # batch, and the writer skips futures that are done.
@@ -110,12 +117,12 @@ class AttemptLog:
         only if the process dies first (fit for facts the API shows, not for outcomes)."""
         self._pending.append((entry, None))
         self._arrived.set()
-        if len(self._pending) >= self._flush_rows:
+        if len(self._pending) >= self._enough:
             self._full.set()
 
     async def run(self) -> None:
-        """Commit ``flush_seconds`` after the first entry arrives, or sooner when the batch
-        is full or an entry is urgent."""
+        """Commit ``flush_seconds`` after the first entry arrives, or sooner when enough
+        rows wait or an entry is urgent (at most ``flush_rows`` a commit)."""
         self._runner = asyncio.current_task()
         while True:
             await self._arrived.wait()
