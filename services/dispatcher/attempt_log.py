@@ -16,8 +16,8 @@ its next POST.
 
 When PostgreSQL is away the writer retries with backoff and the waiters keep their
 messages unacked: consumption stalls instead of POSTing without a record, and resumes
-with the first commit that succeeds. No failure ends the writer (see ``shared.db.DATABASE_ERRORS`` for
-the one a restart raises that is easy to miss).
+with the first commit that succeeds. No failure ends the writer (see
+``shared.db.DATABASE_ERRORS`` for the one a restart raises that is easy to miss).
 
 A batch the database refuses for its data (``services.dispatcher.refusals``) is never
 retried as it is: it is split until the refused entry is alone, the others are written,
