@@ -96,7 +96,10 @@ class StandInAutovacuum:
         self._lock = asyncio.Lock()  # one statement at a time on the one connection
 
     async def run(self) -> None:
-        connection = await asyncpg.connect(self._dsn)
+        try:
+            connection = await asyncpg.connect(self._dsn)
+        finally:
+            self._ready.set()  # on failure too: ``catch_up`` then finds no connection
         try:
             limits = await connection.fetchrow(_THRESHOLDS)
             if limits["on"]:

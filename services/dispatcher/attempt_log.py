@@ -98,6 +98,7 @@ class AttemptLog:
         self._runner: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()  # enough entries, or an urgent one: commit now
+        self._urgent: set[asyncio.Future[None]] = set()  # urgent waiters not yet answered
         self._flushing = asyncio.Lock()  # the writer and the final flush at shutdown
         self.healthy = True
 
@@ -106,6 +107,8 @@ class AttemptLog:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         self._arrived.set()
+        if urgent:
+            self._urgent.add(future)
         if urgent or len(self._pending) >= self._enough:
             self._full.set()
         # A caller cancelled while waiting cancels only its future: the entry stays in the
@@ -128,7 +131,11 @@ class AttemptLog:
             await self._arrived.wait()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._flush_seconds)
-            await self.flush()
+            # One batch a turn: what arrived during the commit lingers in its turn too.
+            # Draining everything at once meant, at a steady few entries per commit time,
+            # a commit of one to three rows straight after each commit.
+            async with self._flushing:
+                await self._flush(None, one_batch=True)
 
     async def flush(self, *, attempts: int | None = None) -> None:
         """Commit what is pending, retrying while the database is away (until ``attempts``
@@ -159,7 +166,7 @@ class AttemptLog:
                 if future is not None and not future.done():
                     future.set_exception(AttemptNotStored("shutdown before the database took it"))
 
-    async def _flush(self, attempts: int | None) -> None:
+    async def _flush(self, attempts: int | None, *, one_batch: bool = False) -> None:
         delay, tries = 0.1, 0
         while self._pending:
             batch = self._pending[: self._flush_rows]
@@ -180,8 +187,14 @@ class AttemptLog:
             took = time.perf_counter() - started
             if took > _SLOW_COMMIT:
                 log.warning("attempt log commit was slow", seconds=round(took, 3), rows=len(batch))
-        self._arrived.clear()
-        self._full.clear()
+            if one_batch:
+                break
+        if not self._pending:
+            self._arrived.clear()
+        if self._pending and (self._urgent or len(self._pending) >= self._enough):
+            self._full.set()
+        else:
+            self._full.clear()
 
     async def _write(self, batch: list[_Pending]) -> None:
         """Commit ``batch``, splitting it around entries the database refuses so that the
@@ -236,6 +249,8 @@ class AttemptLog:
         assert self._pending[0] is part[0], "attempt log parts are written in order"
         del self._pending[: len(part)]
         for _, future in part:
+            if future is not None:
+                self._urgent.discard(future)
             if future is not None and not future.done():
                 if error is None:
                     future.set_result(None)

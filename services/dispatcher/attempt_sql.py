@@ -19,11 +19,14 @@ ON CONFLICT (id, created_at) DO NOTHING
 # Both statements below: the outcomes given, and what they set. A task that reached a
 # dispatcher was on the broker, so its destination is flagged published here too: ingest's
 # published-flag batch (services/ingest/outbox.py) then skips the row instead of writing
-# it a second time, which at half load was a fifth of PostgreSQL's time (2026-12-04).
+# it a second time (2026-12-04, docs/performance.md). Not for a row a manual resend or
+# recover reset (trigger 1): an older task's outcome landing after the reset must not mark
+# the new chain's task published before it is, or the outbox relay would never send it.
 _OUTCOMES = """unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[], $5::int[])
     AS u(msg_id, endpoint_id, status, next_attempt, attempts)"""
 _SET_OUTCOME = """SET status = coalesce(u.status, d.status), next_attempt = u.next_attempt,
-    attempt_count = d.attempt_count + u.attempts, updated_at = now(), published = true"""
+    attempt_count = d.attempt_count + u.attempts, updated_at = now(),
+    published = d.published OR d.trigger_type = 0"""
 
 # One destination (an ordered endpoint's lane commits each attempt on its own): a single
 # row lock cannot close a cycle with the published-flag batches, so it skips the sort.

@@ -26,8 +26,8 @@ class DispatcherTuning(BaseSettings):
     circuit_cooldown: float = Field(30.0, gt=0)
     # Safety net behind LISTEN/NOTIFY: every cached endpoint is re-read this often.
     endpoint_refresh_seconds: float = Field(30.0, gt=0)
-    # The attempt log commits a batch this long after its first entry, or sooner when it
-    # has this many rows (or an ordered endpoint's lane waits on it).
+    # The attempt log commits a batch this long after its first entry, or sooner once 32
+    # rows wait or an ordered endpoint's lane waits on it; at most this many rows a commit.
     attempt_flush_seconds: float = Field(0.05, gt=0)
     attempt_flush_rows: int = Field(500, ge=1)
     # An ordered endpoint's lane is run by the process holding its lease; a process that

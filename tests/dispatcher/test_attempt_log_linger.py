@@ -4,6 +4,7 @@ entry (an ordered endpoint's lane waiting to send its next message) at once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from tests.dispatcher.test_attempt_refusals import entry, writing
 
@@ -34,3 +35,32 @@ async def test_a_full_batch_is_committed_without_waiting_out_the_linger(world, d
     async with writing(db_pool, seconds=LINGER, rows=4) as log:
         await asyncio.wait_for(asyncio.gather(*(log.record(entry(t)) for t in tasks)), 10)
         assert len(await world.attempts(ep.id)) == 4
+
+
+async def test_what_arrives_during_a_commit_lingers_in_its_own_turn(world, db_pool):
+    # Given a commit that takes a second (a trigger sleeps on the first message's attempt)
+    ep = await world.endpoint("http://127.0.0.1:9/hook")
+    slow, during = await world.send([ep], count=2)
+    name = f"slow_{uuid.uuid4().hex[:10]}"
+    await db_pool.execute(f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.msg_id = '{slow.msg_id}' THEN PERFORM pg_sleep(1); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {name} BEFORE INSERT ON message_attempt FOR EACH ROW EXECUTE FUNCTION {name}();
+    """)
+    try:
+        async with writing(db_pool, seconds=LINGER, rows=50) as log:
+            first = asyncio.create_task(log.record(entry(slow), urgent=True))
+            await asyncio.sleep(0.3)
+            # When another entry arrives while that commit runs
+            second = asyncio.create_task(log.record(entry(during)))
+            await asyncio.wait_for(first, 10)
+            await asyncio.sleep(1.0)
+            # Then it is not committed straight after: it waits for a batch of its own
+            assert not second.done()
+            assert [r["msg_id"] for r in await world.attempts(ep.id)] == [slow.msg_id]
+            second.cancel()
+    finally:
+        await db_pool.execute(f"DROP TRIGGER {name} ON message_attempt; DROP FUNCTION {name}();")

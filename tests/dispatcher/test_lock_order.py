@@ -113,3 +113,15 @@ async def test_an_outcome_flags_its_destination_published_and_the_flag_batch_ski
     await mark_published(world.pool, keys)
     after = {key: await world.pool.fetchrow(_ROW, *key) for key in keys}
     assert {k: r["version"] for k, r in after.items()} == {k: r["version"] for k, r in before.items()}
+
+
+async def test_an_outcome_leaves_a_resent_row_for_the_relay(world) -> None:
+    """A manual resend resets the row (trigger 1, unpublished) and publishes a new task;
+    an older task's outcome landing after the reset must not flag the new one published,
+    or the outbox relay would never send it if that publish was lost."""
+    (key,) = await _keys(world, 1)
+    await world.pool.execute(
+        "UPDATE message_destination SET trigger_type = 1 WHERE msg_id = $1 AND endpoint_id = $2", *key
+    )
+    await world.pool.execute(UPDATE_ONE_DESTINATION, *_outcomes([key]))
+    assert not (await world.pool.fetchrow(_ROW, *key))["published"]
