@@ -24,6 +24,7 @@ from shared.settings import Settings
 from shared.topology import Topology, delete_topology
 from tests.support.broker_objects import delete_broker_objects
 from tests.support.lanes import forget_ordered_lanes
+from tests.support.outbox import forget_unpublished
 
 # The start time in the run id lets a later run remove what a crashed one left behind.
 RUN_STARTED = int(time.time())
@@ -80,6 +81,7 @@ async def make_settings(migrated_database: str) -> AsyncIterator[Callable[..., S
     try:
         await conn.execute("DELETE FROM endpoint_circuit")
         await forget_ordered_lanes(conn)  # installation-wide too
+        await forget_unpublished(conn)  # and so is the outbox the relays read
     finally:
         await conn.close()
 
