@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from services.dispatcher.attempt_log import _ENOUGH_ROWS, AttemptLog
 from tests.dispatcher.test_attempt_refusals import entry, writing
 
 LINGER = 30.0  # far longer than any wait below: a commit before it was not the timer's
@@ -64,3 +65,35 @@ async def test_what_arrives_during_a_commit_lingers_in_its_own_turn(world, db_po
             second.cancel()
     finally:
         await db_pool.execute(f"DROP TRIGGER {name} ON message_attempt; DROP FUNCTION {name}();")
+
+
+async def test_enough_rows_are_committed_before_the_batch_is_full(world, db_pool):
+    # Given a log that could take 100 rows a commit, and one row short of enough waiting
+    ep = await world.endpoint("http://127.0.0.1:9/hook")
+    tasks = await world.send([ep], count=_ENOUGH_ROWS)
+    async with writing(db_pool, seconds=LINGER, rows=100) as log:
+        waiting = [asyncio.create_task(log.record(entry(t))) for t in tasks[:-1]]
+        await asyncio.sleep(0.5)
+        assert not any(w.done() for w in waiting)
+        # When the row that makes enough arrives
+        await asyncio.wait_for(log.record(entry(tasks[-1])), 10)
+        # Then all are committed together, without waiting out the linger or a full batch
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert len(await world.attempts(ep.id)) == _ENOUGH_ROWS
+
+
+async def test_closing_commits_what_lingers(world, db_pool):
+    # Given entries lingering in a log that would wait 30 s for more
+    ep = await world.endpoint("http://127.0.0.1:9/hook")
+    tasks = await world.send([ep], count=3)
+    log = AttemptLog(db_pool, disable_after=86400, flush_seconds=LINGER, flush_rows=100)
+    writer = asyncio.create_task(log.run())
+    waiting = [asyncio.create_task(log.record(entry(t))) for t in tasks]
+    await asyncio.sleep(0.3)
+    assert not any(w.done() for w in waiting)
+    # When the dispatcher shuts down
+    await asyncio.wait_for(log.close(within=5), 10)
+    # Then they are committed, their waiters answered, and the writer is gone
+    await asyncio.wait_for(asyncio.gather(*waiting), 1)
+    assert len(await world.attempts(ep.id)) == 3
+    assert writer.done()
