@@ -96,6 +96,23 @@ async def create_pool(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_backoff)
     try:
+        if server_settings and (unapplied := await unapplied_settings(pool, server_settings)):
+            log.warning(
+                "server settings asked for are not in effect; is a connection pooler dropping"
+                " them (PgBouncer's ignore_startup_parameters)? docs/scaling.md",
+                unapplied=unapplied,
+            )
         yield pool
     finally:
         await pool.close()
+
+
+async def unapplied_settings(pool: asyncpg.Pool, wanted: dict[str, str]) -> dict[str, str]:
+    """The ``wanted`` settings a connection of ``pool`` does not have, with the values it
+    has. PgBouncer accepts a startup parameter listed in ``ignore_startup_parameters`` and
+    never passes it on, so nothing fails: the setting is silently not applied."""
+    names = sorted(wanted)
+    values = await pool.fetch(
+        "SELECT name, current_setting(name) AS v FROM unnest($1::text[]) AS name", names
+    )
+    return {row["name"]: row["v"] for row in values if row["v"] != wanted[row["name"]]}
