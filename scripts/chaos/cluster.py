@@ -61,24 +61,39 @@ class PrivateCluster:
         node._process.wait()
         node._process = None
 
-    def leader(self, queue: str) -> str:
-        """The node name that leads a quorum queue."""
+    def _status(self, queue: str) -> str:
+        """``rabbit_quorum_queue:status`` of a queue, asked of the first live node."""
         for node in self.nodes:
             try:
-                out = node.ctl("eval", f'rabbit_quorum_queue:status(<<"/">>, <<"{queue}">>).')
+                return node.ctl("eval", f'rabbit_quorum_queue:status(<<"/">>, <<"{queue}">>).')
             except RuntimeError:
                 continue
-            for member in out.split('[{<<"Node Name">>,')[1:]:
-                if '{<<"Raft State">>,leader}' in member:
-                    return member.split("}", 1)[0].strip()
+        return ""
+
+    def _members(self, queue: str) -> dict[str, str]:
+        """Each member's part of the status, by node name."""
+        members = self._status(queue).split('[{<<"Node Name">>,')[1:]
+        return {member.split("}", 1)[0].strip(): member for member in members}
+
+    def leader(self, queue: str) -> str:
+        """The node name that leads a quorum queue."""
+        for name, member in self._members(queue).items():
+            if '{<<"Raft State">>,leader}' in member:
+                return name
         raise RuntimeError(f"no leader found for {queue}")
+
+    def commit_indexes(self, queue: str) -> dict[str, int]:
+        """Each running member's Raft commit index, by node name: equal once a member that
+        was away has caught up with the leader's log."""
+        indexes = {}
+        for name, member in self._members(queue).items():
+            _, found, rest = member.partition('{<<"Commit Index">>,')
+            value = rest.split("}", 1)[0].strip()
+            if found and value.isdigit():
+                indexes[name] = int(value)
+        return indexes
 
     def members_online(self, queue: str) -> int:
         """How many of the queue's members run (of 3)."""
-        for node in self.nodes:
-            try:
-                out = node.ctl("eval", f'rabbit_quorum_queue:status(<<"/">>, <<"{queue}">>).')
-            except RuntimeError:
-                continue
-            return sum(out.count(f'{{<<"Raft State">>,{state}}}') for state in ("leader", "follower"))
-        return 0
+        status = self._status(queue)
+        return sum(status.count(f'{{<<"Raft State">>,{state}}}') for state in ("leader", "follower"))

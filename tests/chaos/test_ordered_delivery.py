@@ -54,6 +54,8 @@ async def test_ordered_endpoint_keeps_its_order_through_a_broker_restart(hooklin
         assert ledger.first_successes() == created
         # And none was sent before the one ahead of it succeeded
         assert ledger.sent_before_predecessor_succeeded(created) == []
+        # And only a head was ever sent again (nothing once a message behind it had gone)
+        assert ledger.sent_again_after_a_successor(created) == []
         row.accepted, row.delivered = MESSAGES, len(ledger.first_successes())
         row.duplicates = ledger.duplicate_successes()
         row.note = f"ordered endpoint, 25 % failing: {len(ledger.requests)} requests"

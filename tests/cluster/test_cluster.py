@@ -14,11 +14,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from scripts.chaos.cluster import PrivateCluster
 from shared.topology import Topology
 from tests.deploy.live import ingest_and_dispatcher
 from tests.dispatcher.process import environment
+from tests.support.ordered import OrderedLedger
 
 APPS, PER_APP = 4, 1250  # 5,000 messages, one endpoint each app, spread over 4 shards
 ORDERED = 300  # and an app whose one endpoint is ordered (services/dispatcher/lanes.py)
@@ -81,12 +83,21 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
                 assert r.status == 201, await r.text()
         async with http.post(f"{base}/api/v1/app", json={"name": "cluster ordered"}) as r:
             ordered_app = (await r.json())["id"]
+        # Its receiver takes 20 ms a request, so the lane is still sending when the node dies
+        ordered_receipts = OrderedLedger(failing=0.0, seed=0)
+
+        async def slowly(request: web.Request, _n: int) -> web.StreamResponse:
+            await asyncio.sleep(0.02)
+            return await ordered_receipts.answer(request)
+
+        receiver.behaviours["/o"] = slowly
         body = {"url": f"{receiver.url}/o", "ordered": True}
         async with http.post(f"{base}/api/v1/app/{ordered_app}/endpoint", json=body) as r:
             assert r.status == 201, await r.text()
         # Every shard queue has a member on each node; the leaders are spread
         leaders = {queue: cluster.leader(queue) for queue in topology.dispatch_queues}
         assert all(cluster.members_online(q) == 3 for q in topology.dispatch_queues)
+        assert len(set(leaders.values())) >= 2, leaders
         victim_queue = next(q for q, node in leaders.items() if node != entry.node)
         victim = next(n for n in cluster.nodes if n.node == leaders[victim_queue])
 
@@ -94,8 +105,10 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
         sending = asyncio.create_task(send_all(http, base, apps))
         sending_in_order = asyncio.create_task(send_in_order(http, base, ordered_app))
         await receiver.wait_for(lambda: len(receiver.at("/c")) >= 1500, timeout=120)
+        await receiver.wait_for(lambda: len(receiver.at("/o")) >= 1, timeout=60)
         cluster.kill(victim)
-        killed_at = len(receiver.at("/c"))
+        killed_at, ordered_at_kill = len(receiver.at("/c")), len(ordered_receipts.first_successes())
+        assert ordered_at_kill < ORDERED  # the ordered endpoint's run spans the kill
         await sending
         created = await sending_in_order
 
@@ -117,13 +130,20 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
         receipts = Counter(r.headers["webhook-id"] for r in receiver.at("/c"))
         duplicates = sum(n - 1 for n in receipts.values())
         # And the ordered endpoint got each of its messages, first receipts in creation order
-        await receiver.wait_for(
-            lambda: len({r.headers["webhook-id"] for r in receiver.at("/o")}) == ORDERED, 120
+        # (counted by the ledger, which notes a request once answered, 20 ms after it came)
+        async with asyncio.timeout(120):
+            while len(ordered_receipts.first_successes()) < ORDERED:
+                await asyncio.sleep(0.1)
+        assert ordered_receipts.first_successes() == created, (
+            len(ordered_receipts.first_successes()),
+            len(created),
         )
-        first_receipts = list(dict.fromkeys(r.headers["webhook-id"] for r in receiver.at("/o")))
-        assert first_receipts == created
-        print(f"\ncluster: killed {victim.node} (leader of {victim_queue}) after {killed_at} receipts;"
-              f" {APPS * PER_APP} messages, 0 lost, {duplicates} delivered twice or more")  # fmt: skip
+        # (only a head may be sent twice: nothing once a message behind it had gone)
+        assert ordered_receipts.sent_again_after_a_successor(created) == []
+        print(f"\ncluster: killed {victim.node} (leader of {victim_queue}) after {killed_at} receipts"
+              f" and {ordered_at_kill} of {ORDERED} ordered; {APPS * PER_APP} messages, 0 lost,"
+              f" {duplicates} delivered twice or more; ordered endpoint"
+              f" {ordered_receipts.duplicate_successes()} twice")  # fmt: skip
 
         # And the node, started again, rejoins and its members catch up
         victim.start()
@@ -136,6 +156,14 @@ async def test_a_shard_leader_killed_mid_run_loses_nothing_and_rejoins(
             await asyncio.sleep(1)
         assert len(cluster.running()) == 3
         assert all(cluster.members_online(q) == 3 for q in topology.dispatch_queues)
+        # (caught up: every member of the shard it led has the leader's commit index)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            indexes = cluster.commit_indexes(victim_queue)
+            if len(indexes) == 3 and len(set(indexes.values())) == 1:
+                break
+            await asyncio.sleep(1)
+        assert len(indexes) == 3 and len(set(indexes.values())) == 1, indexes
 
 
 async def test_services_connected_to_a_node_that_dies_fail_over_to_another(

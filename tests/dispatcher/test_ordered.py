@@ -58,8 +58,9 @@ async def test_order_holds_through_random_failures_and_a_sigkill(make_settings, 
         assert flaky.first_successes() == created
         # And no message was sent while one before it had not succeeded
         assert flaky.sent_before_predecessor_succeeded(created) == []
-        # And a message was sent again after a 2xx only at the kill (the head then)
-        assert flaky.duplicate_successes() <= 1
+        # And only a head was ever sent again: nothing once a message behind it had gone
+        assert flaky.sent_again_after_a_successor(created) == []
+        assert flaky.duplicate_successes() <= 1  # a 2xx sent again only at the kill
         assert at_kill < 400
         print(
             f"\nordered: SIGKILL after {at_kill} of 400; {len(flaky.requests)} requests, "
@@ -111,6 +112,36 @@ async def test_a_failing_head_holds_its_endpoint_and_nobody_else(make_settings, 
         await world.pool.fetchval("SELECT count(*) FROM endpoint_lane WHERE endpoint_id = $1", ordered.id)
         == 0
     )
+
+
+async def test_a_dead_lettered_head_lets_the_next_go(make_settings, make_world, receiver):
+    settings = make_settings(retry_schedule=[0.05, 0.05])
+    world = await make_world(settings)
+    ordered = await _ordered(world, f"{receiver.url}/poison")
+    tasks = await world.send([ordered], count=20)
+    created = [t.msg_id for t in tasks]
+    poisoned = created[0]
+
+    async def refuse_the_first(request: web.Request, _n: int) -> web.StreamResponse:
+        return web.Response(status=500 if request.headers["webhook-id"] == poisoned else 200)
+
+    receiver.behaviours["/poison"] = refuse_the_first
+    # Given an ordered endpoint whose first message always fails, 19 behind it
+    dispatcher = await start_dispatcher(settings)
+    try:
+        # When its schedule (three attempts) runs out
+        await eventually(lambda: _all_success(world, ordered.id, 19), timeout=30)
+    finally:
+        await dispatcher.stop()
+    # Then it was sent three times, and the ones behind it went next, once each, in order
+    sent = [r.headers["webhook-id"] for r in receiver.at("/poison")]
+    assert sent == [poisoned] * 3 + created[1:]
+    # And it was dead-lettered and marked failed
+    status = await world.pool.fetchval(
+        "SELECT status FROM message_destination WHERE msg_id = $1 AND endpoint_id = $2", poisoned, ordered.id
+    )
+    assert status == MessageStatus.FAIL
+    assert await world.queue_depth(f"{settings.amqp_prefix}.dead") == 1
 
 
 async def test_an_endpoint_no_longer_ordered_gets_its_waiting_messages_unordered(

@@ -47,3 +47,16 @@ class OrderedLedger:
                 while delivered_through + 1 < len(order) and order[delivered_through + 1] in succeeded:
                     delivered_through += 1
         return early
+
+    def sent_again_after_a_successor(self, order: list[str]) -> list[str]:
+        """Requests for a message made after a later message had been requested: what
+        "only the head may be delivered twice" rules out. Sending the head again after a
+        crash between its POST and its commit is not one (nothing behind it went yet)."""
+        position = {msg_id: n for n, msg_id in enumerate(order)}
+        furthest = -1
+        again = []
+        for msg_id, _ in self.requests:
+            if position[msg_id] < furthest:
+                again.append(msg_id)
+            furthest = max(furthest, position[msg_id])
+        return again
