@@ -1,8 +1,9 @@
 """`make bench-cluster`: publish-with-confirm and delivery throughput on a 3-node RabbitMQ
 cluster of this machine (scripts/chaos/cluster.py), with 1 and with 4 dispatch shards in
-the same run, as ratios. Three nodes on the same 2 cores share them with PostgreSQL, the
-receiver and Hookline: this shows what sharding changes with the leaders spread over
-nodes, not what three machines would do (about 3 minutes).
+the same run, as ratios, and one ordered endpoint's rate beside an unordered one's on the
+4-shard cluster. Three nodes on the same 2 cores share them with PostgreSQL, the receiver
+and Hookline: this shows what sharding changes with the leaders spread over nodes, not
+what three machines would do (about 4 minutes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import aio_pika
 from bench import delivery
 from bench.ceilings import PAYLOAD
 from bench.hygiene import clean_slate
+from bench.ordered import ordered_rates
 from bench.receiver import start_receiver
 from scripts.chaos.cluster import PrivateCluster
 
@@ -74,6 +76,10 @@ async def main() -> None:
                     results[f"delivery_{shards}shard"] = figures.rate
                     print(f"{shards} shard(s): publish {results[f'publish_{shards}q']:,.0f}/s,"
                           f" delivery {figures.rate:,.0f}/s", flush=True)  # fmt: skip
+                # One ordered endpoint beside one unordered, on the 4-shard cluster
+                results |= await ordered_rates(
+                    logdir, receiver.ok_url, 4000, HOOKLINE_AMQP_URL=url, HOOKLINE_DISPATCH_SHARDS="4"
+                )
             finally:
                 receiver.stop()
     finally:
@@ -94,6 +100,10 @@ def render(results: dict) -> str:
             f" | {results['delivery_4shard']:,.0f}"
             f" | {results['delivery_4shard'] / results['delivery_1shard']:.2f}x |",
             "",
+            f"- one ordered endpoint {results['ordered_endpoint']:,.0f} deliveries/s beside one unordered"
+            f" {results['unordered_endpoint']:,.0f} /s"
+            f" ({results['ordered_endpoint'] / results['unordered_endpoint']:.2f}x), 4 shards,"
+            " 4,000 messages each, 1 dispatcher process",
             f"- machine: {results['machine']}; three RabbitMQ nodes, PostgreSQL, nginx and Hookline on it",
         ]
     )

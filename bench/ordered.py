@@ -22,8 +22,8 @@ from bench.poster import send_messages
 from bench.stack import BENCH_DB, BENCH_TOKEN
 
 
-async def _rate(logdir: Path, url: str, messages: int, *, ordered: bool) -> float:
-    run = Run(logdir)
+async def _rate(logdir: Path, url: str, messages: int, *, ordered: bool, **env: str) -> float:
+    run = Run(logdir, **env)
     try:
         ingest = run.start("ingest", "/api/v1/health")
         base = f"http://127.0.0.1:{ingest.port}"
@@ -41,7 +41,8 @@ async def _rate(logdir: Path, url: str, messages: int, *, ordered: bool) -> floa
         run.stop()
 
 
-async def ordered_rates(logdir: Path, url: str, messages: int = 4000) -> dict[str, float]:
-    ordered = await _rate(logdir, url, messages, ordered=True)
-    unordered = await _rate(logdir, url, messages, ordered=False)
+async def ordered_rates(logdir: Path, url: str, messages: int = 4000, **env: str) -> dict[str, float]:
+    """``env``: the services' settings (the cluster bench points them at its nodes)."""
+    ordered = await _rate(logdir, url, messages, ordered=True, **env)
+    unordered = await _rate(logdir, url, messages, ordered=False, **env)
     return {"ordered_endpoint": ordered, "unordered_endpoint": unordered}
