@@ -1,8 +1,10 @@
-"""An ordered endpoint through a broker restart: RabbitMQ is stopped and started while an
-ordered endpoint's messages flow to a receiver failing a quarter of requests at random.
-Its lane reads the database, so deliveries go on while the broker is away; every message
-arrives, first receipts in creation order, and none is sent before the one ahead of it
-succeeded."""
+"""An ordered endpoint through a broker restart and a dispatcher SIGKILL: RabbitMQ is
+stopped and started, and later the dispatcher is killed and started again, while an ordered
+endpoint's messages, created through the API, flow to a receiver failing a quarter of
+requests at random. Its lane reads the database, so deliveries go on while the broker is
+away, and the restarted dispatcher takes the lane over once its lease lapses; every message
+arrives, first receipts in creation order, none is sent before the one ahead of it
+succeeded, and only a head is ever sent again."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ MESSAGES = 150
 RETRIES = ",".join(["0.1s"] * 12)  # a quarter failing is never dead-lettered (0.25^12)
 
 
-async def test_ordered_endpoint_keeps_its_order_through_a_broker_restart(hookline, chance, row):
+async def test_ordered_endpoint_keeps_its_order_through_a_broker_restart_and_a_sigkill(hookline, chance, row):
     ledger = OrderedLedger(failing=0.25, seed=chance.randrange(1 << 30))
     app = web.Application()
     app.router.add_post("/ordered", ledger.answer)
@@ -26,7 +28,10 @@ async def test_ordered_endpoint_keeps_its_order_through_a_broker_restart(hooklin
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/ordered"  # type: ignore[union-attr]
-    hl = await hookline("ingest", "dispatcher", HOOKLINE_RETRY_SCHEDULE=RETRIES)
+    # A killed dispatcher's lanes wait out their lease (2 s here) before another takes them
+    hl = await hookline(
+        "ingest", "dispatcher", HOOKLINE_RETRY_SCHEDULE=RETRIES, HOOKLINE_DISPATCHER_LANE_LEASE_SECONDS="2"
+    )
     broker = hl.stack.broker
     try:
         async with aiohttp.ClientSession(headers=hl.headers) as http:
@@ -47,6 +52,11 @@ async def test_ordered_endpoint_keeps_its_order_through_a_broker_restart(hooklin
                     row.faults.update(["RabbitMQ stop+start"])
                     await asyncio.sleep(2)
                     await asyncio.to_thread(broker.start)
+                if n == 2 * MESSAGES // 3:
+                    # And when the dispatcher is SIGKILLed two thirds of the way in
+                    await hl.dispatcher.kill()
+                    row.faults.update(["dispatcher SIGKILL"])
+                    await hl.dispatcher.start()
         # Then every message arrives, first receipts in creation order
         async with asyncio.timeout(120):
             while len(ledger.first_successes()) < MESSAGES:
