@@ -3,7 +3,8 @@ time side by side: ingest's published flags (``services/ingest/outbox.py``) and 
 dispatcher's outcomes (``attempt_sql.UPDATE_DESTINATIONS``). Locking overlapping rows
 in different orders deadlocked them: PostgreSQL waited its deadlock_timeout (a second
 of stalled deliveries) and rolled one back; when that was the flags, the relay later
-delivered the message again. Both now lock in key order, whatever their arrays' order.
+delivered the message again. Both now lock in key order, whatever their arrays' order, and
+so do the rarer multi-row writers (a recover or replay, an expunge).
 And an outcome flags its row published, so the flags that come after it skip the row."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS, UPDATE_ONE_DESTINATION
 from services.ingest.outbox import mark_published
+from services.ingest.store.messages import reset_destinations
 from shared.status import MessageStatus
 
 
@@ -125,3 +127,39 @@ async def test_an_outcome_leaves_a_resent_row_for_the_relay(world) -> None:
     )
     await world.pool.execute(UPDATE_ONE_DESTINATION, *_outcomes([key]))
     assert not (await world.pool.fetchrow(_ROW, *key))["published"]
+
+
+async def test_a_recover_locks_its_rows_in_key_order(world) -> None:
+    # Given two failed destinations of one endpoint, the first in key order updated last
+    # (so that its row version, and its place in the status index, come after the second's)
+    first, second = await _keys(world, 2)
+    await world.pool.execute(
+        "UPDATE message_destination SET status = $1, published = true WHERE endpoint_id = $2",
+        MessageStatus.FAIL,
+        first[1],
+    )
+    await world.pool.execute(
+        "UPDATE message_destination SET updated_at = now() + interval '1 s'"
+        " WHERE msg_id = $1 AND endpoint_id = $2",
+        *first,
+    )
+    holder, conn = await world.pool.acquire(), await world.pool.acquire()
+    holding = holder.transaction()
+    recover: asyncio.Task | None = None
+    try:
+        await holding.start()
+        await holder.execute(_LOCK, *first)
+        # When a recover resets both (Svix's POST .../endpoint/{id}/recover)
+        recover = asyncio.create_task(
+            reset_destinations(conn, f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}", first[1])
+        )
+        await asyncio.sleep(0.5)
+        # Then, waiting for the first, it has not locked the second
+        assert not recover.done()
+        assert not await _is_locked(world.pool, second)
+    finally:
+        await holding.rollback()
+        if recover is not None:
+            assert len(await asyncio.wait_for(recover, 10)) == 2
+        await world.pool.release(conn)
+        await world.pool.release(holder)

@@ -18,6 +18,13 @@ EXPIRED_PAYLOAD = '{"expired":true}'
 # What Svix puts in place of an attempt's response body when it is expunged.
 EXPUNGED_RESPONSE = "EXPUNGED"
 
+# Every statement that writes several destination rows locks them in key order first:
+# ingest's published flags and the dispatcher's outcomes do (services/ingest/outbox.py,
+# services/dispatcher/attempt_sql.py), and a writer locking overlapping rows in another
+# order can deadlock with them (PostgreSQL waits deadlock_timeout, 1 s, then rolls one
+# back: here that would be an API call answered 500).
+_KEY_ORDER = "ORDER BY d.msg_id, d.endpoint_id FOR UPDATE OF d"
+
 _EXPUNGE = f"""
 WITH found AS (
     SELECT id FROM message
@@ -29,12 +36,18 @@ WITH found AS (
 ), attempts AS (
     UPDATE message_attempt a SET response = $4 FROM expunged
     WHERE a.msg_id = expunged.id AND a.response <> $4
+), unconfirmed AS MATERIALIZED (
+    -- In key order, as every multi-row writer of destinations locks them (_KEY_ORDER).
+    SELECT d.msg_id, d.endpoint_id, d.created_at FROM message_destination d JOIN found f ON d.msg_id = f.id
+    WHERE NOT d.published
+    {_KEY_ORDER}
 ), unsent AS (
     -- Deliveries the broker never confirmed: the outbox relay would send the stand-in
     -- payload. They are canceled instead (a task already in the broker still delivers).
     UPDATE message_destination d
     SET status = {MessageStatus.CANCELED:d}, published = true, next_attempt = NULL, updated_at = now()
-    FROM expunged WHERE d.msg_id = expunged.id AND NOT d.published
+    FROM unconfirmed u JOIN expunged e ON e.id = u.msg_id
+    WHERE (d.msg_id, d.endpoint_id, d.created_at) = (u.msg_id, u.endpoint_id, u.created_at)
 )
 SELECT id, event_id FROM expunged
 """
@@ -74,11 +87,17 @@ async def reset_destinations(conn: Conn, where_sql: str, *args: object) -> list[
     """Put destinations back to pending for a manual attempt; the caller publishes them.
     Messages whose payload was expunged are never sent again (as in Svix)."""
     return await conn.fetch(
-        f"UPDATE message_destination d SET status = {MessageStatus.PENDING:d}, published = false,"
-        " trigger_type = 1, attempt_base = d.attempt_count,"  # a new retry chain (migration 014)
-        " next_attempt = now(), updated_at = now()"
-        f" FROM message m WHERE m.id = d.msg_id AND m.expunged_at IS NULL AND {where_sql}"
-        " RETURNING d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload,"
-        " m.created_at",
+        f"""WITH locked AS MATERIALIZED (
+            SELECT d.msg_id, d.endpoint_id, d.created_at
+            FROM message_destination d JOIN message m ON m.id = d.msg_id AND m.created_at = d.created_at
+            WHERE m.expunged_at IS NULL AND {where_sql}
+            {_KEY_ORDER}
+        )
+        UPDATE message_destination d SET status = {MessageStatus.PENDING:d}, published = false,
+            trigger_type = 1, attempt_base = d.attempt_count,  -- a new retry chain (migration 014)
+            next_attempt = now(), updated_at = now()
+        FROM locked l JOIN message m ON m.id = l.msg_id AND m.created_at = l.created_at
+        WHERE (d.msg_id, d.endpoint_id, d.created_at) = (l.msg_id, l.endpoint_id, l.created_at)
+        RETURNING d.msg_id, d.endpoint_id, d.app_id, d.trigger_type, m.event_type, m.payload, m.created_at""",
         *args,
     )
