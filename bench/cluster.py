@@ -1,9 +1,10 @@
 """`make bench-cluster`: publish-with-confirm and delivery throughput on a 3-node RabbitMQ
 cluster of this machine (scripts/chaos/cluster.py), with 1 and with 4 dispatch shards in
-the same run, as ratios, and one ordered endpoint's rate beside an unordered one's on the
-4-shard cluster. Three nodes on the same 2 cores share them with PostgreSQL, the receiver
-and Hookline: this shows what sharding changes with the leaders spread over nodes, not
-what three machines would do (about 4 minutes).
+the same run, as ratios, and then one ordered endpoint's rate and one unordered
+endpoint's on the 4-shard cluster (one installation after the other; one endpoint hashes
+to one shard, so each uses one of the four queues). Three nodes on the same 2 cores share
+them with PostgreSQL, the receiver and Hookline: this shows what sharding changes with the
+leaders spread over nodes, not what three machines would do (about 2 minutes).
 """
 
 from __future__ import annotations

@@ -96,21 +96,33 @@ async def create_pool(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_backoff)
     try:
-        if server_settings and (unapplied := await unapplied_settings(pool, server_settings)):
-            log.warning(
-                "server settings asked for are not in effect; is a connection pooler dropping"
-                " them (PgBouncer's ignore_startup_parameters)? docs/scaling.md",
-                unapplied=unapplied,
-            )
+        if server_settings:
+            await _warn_unapplied(pool, server_settings)
         yield pool
     finally:
         await pool.close()
 
 
+async def _warn_unapplied(pool: asyncpg.Pool, wanted: dict[str, str]) -> None:
+    try:
+        unapplied = await unapplied_settings(pool, wanted)
+    except DATABASE_ERRORS as exc:  # a check, not a reason to stop a service starting
+        log.warning("could not read back the pool's server settings", error=repr(exc))
+        return
+    if unapplied:
+        log.warning(
+            "server settings asked for are not in effect; is a connection pooler dropping"
+            " them (PgBouncer's ignore_startup_parameters)? docs/scaling.md",
+            unapplied=unapplied,
+        )
+
+
 async def unapplied_settings(pool: asyncpg.Pool, wanted: dict[str, str]) -> dict[str, str]:
     """The ``wanted`` settings a connection of ``pool`` does not have, with the values it
     has. PgBouncer accepts a startup parameter listed in ``ignore_startup_parameters`` and
-    never passes it on, so nothing fails: the setting is silently not applied."""
+    never passes it on, so nothing fails: the setting is silently not applied. Values are
+    compared as ``current_setting`` prints them, so ask in that form (``on``, not
+    ``true``; ``5s``, not ``5000``)."""
     names = sorted(wanted)
     values = await pool.fetch(
         "SELECT name, current_setting(name) AS v FROM unnest($1::text[]) AS name", names

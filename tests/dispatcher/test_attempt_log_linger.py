@@ -88,12 +88,16 @@ async def test_closing_commits_what_lingers(world, db_pool):
     tasks = await world.send([ep], count=3)
     log = AttemptLog(db_pool, disable_after=86400, flush_seconds=LINGER, flush_rows=100)
     writer = asyncio.create_task(log.run())
-    waiting = [asyncio.create_task(log.record(entry(t))) for t in tasks]
-    await asyncio.sleep(0.3)
-    assert not any(w.done() for w in waiting)
-    # When the dispatcher shuts down
-    await asyncio.wait_for(log.close(within=5), 10)
-    # Then they are committed, their waiters answered, and the writer is gone
-    await asyncio.wait_for(asyncio.gather(*waiting), 1)
-    assert len(await world.attempts(ep.id)) == 3
-    assert writer.done()
+    try:
+        waiting = [asyncio.create_task(log.record(entry(t))) for t in tasks]
+        await asyncio.sleep(0.3)
+        assert not any(w.done() for w in waiting)
+        # When the dispatcher shuts down
+        await asyncio.wait_for(log.close(within=5), 10)
+        # Then they are committed, their waiters answered, and the writer is gone
+        await asyncio.wait_for(asyncio.gather(*waiting), 1)
+        assert len(await world.attempts(ep.id)) == 3
+        assert writer.done()
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)

@@ -18,11 +18,12 @@ EXPIRED_PAYLOAD = '{"expired":true}'
 # What Svix puts in place of an attempt's response body when it is expunged.
 EXPUNGED_RESPONSE = "EXPUNGED"
 
-# Every statement that writes several destination rows locks them in key order first:
-# ingest's published flags and the dispatcher's outcomes do (services/ingest/outbox.py,
-# services/dispatcher/attempt_sql.py), and a writer locking overlapping rows in another
-# order can deadlock with them (PostgreSQL waits deadlock_timeout, 1 s, then rolls one
-# back: here that would be an API call answered 500).
+# The statements here that update several destination rows lock them in key order first,
+# as ingest's published flags and the dispatcher's outcomes do (services/ingest/outbox.py,
+# services/dispatcher/attempt_sql.py): a writer locking overlapping rows in another order
+# can deadlock with them (PostgreSQL waits deadlock_timeout, 1 s, then rolls one back:
+# here that would be an API call answered 500). Deleting an endpoint or an application
+# still cascades to its destinations in the delete's own order.
 _KEY_ORDER = "ORDER BY d.msg_id, d.endpoint_id FOR UPDATE OF d"
 
 _EXPUNGE = f"""
