@@ -4,7 +4,7 @@ the same run, as ratios, and then one ordered endpoint's rate and one unordered
 endpoint's on the 4-shard cluster (one installation after the other; one endpoint hashes
 to one shard, so each uses one of the four queues). Three nodes on the same 2 cores share
 them with PostgreSQL, the receiver and Hookline: this shows what sharding changes with the
-leaders spread over nodes, not what three machines would do (about 2 minutes).
+leaders spread over nodes, not what three machines would do (about 1.5 minutes).
 """
 
 from __future__ import annotations
