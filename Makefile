@@ -30,7 +30,7 @@ help:
 	@echo "make bench     throughput and latency beside this machine's ceilings (~5 min);"
 	@echo "               PEER=1 adds Celery prefork-2 on the same receiver (its own venv)"
 	@echo "make bench-history  list routes, dashboard and partition drop on 10M attempts (~10 min)"
-	@echo "make bench-cluster  1 vs 4 dispatch shards on a 3-node RabbitMQ cluster (~1.5 min, then an ordered and an unordered endpoint)"
+	@echo "make bench-cluster  1 vs 4 dispatch shards, then an ordered and an unordered endpoint, on a 3-node RabbitMQ cluster (~1.5 min)"
 	@echo "make chaos     faults and abuse (also in make test) plus the isolation ratio (~6 min)"
 
 venv: $(VENV_STAMP)
