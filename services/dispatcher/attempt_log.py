@@ -105,12 +105,9 @@ class AttemptLog:
     async def record(self, entry: Entry, *, urgent: bool = False) -> None:
         """Return once the entry is committed; ``urgent``: without lingering for others."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, future))
-        self._arrived.set()
         if urgent:
             self._urgent.add(future)
-        if urgent or len(self._pending) >= self._enough:
-            self._full.set()
+        self._add(entry, future)
         # A caller cancelled while waiting cancels only its future: the entry stays in the
         # batch, and the writer skips futures that are done.
         await future
@@ -118,9 +115,12 @@ class AttemptLog:
     def note(self, entry: Entry) -> None:
         """Queue an entry nobody waits for: it is committed with the next batch, and lost
         only if the process dies first (fit for facts the API shows, not for outcomes)."""
-        self._pending.append((entry, None))
+        self._add(entry, None)
+
+    def _add(self, entry: Entry, future: asyncio.Future[None] | None) -> None:
+        self._pending.append((entry, future))
         self._arrived.set()
-        if len(self._pending) >= self._enough:
+        if self._urgent or len(self._pending) >= self._enough:
             self._full.set()
 
     async def run(self) -> None:
@@ -249,9 +249,10 @@ class AttemptLog:
         assert self._pending[0] is part[0], "attempt log parts are written in order"
         del self._pending[: len(part)]
         for _, future in part:
-            if future is not None:
-                self._urgent.discard(future)
-            if future is not None and not future.done():
+            if future is None:
+                continue
+            self._urgent.discard(future)
+            if not future.done():
                 if error is None:
                     future.set_result(None)
                 else:

@@ -1,6 +1,8 @@
 """The attempt log's statements (``services.dispatcher.attempt_log``): set-based, one
 of each per committed batch."""
 
+from shared.destination_locks import LOCK_IN_KEY_ORDER
+
 INSERT_ATTEMPTS = """
 INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response, response_status_code,
     response_duration_ms, status, trigger_type, attempt_number, error, created_at, event_type)
@@ -36,15 +38,13 @@ FROM {_OUTCOMES}
 WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
 """
 
-# Rows are locked in key order first, the order ingest's published-flag batches lock them
-# in (services/ingest/outbox.py): in any other order the two deadlock now and then.
+# Rows locked in key order first (shared/destination_locks.py).
 UPDATE_DESTINATIONS = f"""
 WITH u AS MATERIALIZED (SELECT * FROM {_OUTCOMES}),
 locked AS MATERIALIZED (
   SELECT d.msg_id, d.endpoint_id, d.created_at
   FROM u JOIN message_destination d ON d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id
-  ORDER BY d.msg_id, d.endpoint_id
-  FOR UPDATE OF d
+  {LOCK_IN_KEY_ORDER}
 )
 UPDATE message_destination d {_SET_OUTCOME}
 FROM u JOIN locked l ON l.msg_id = u.msg_id AND l.endpoint_id = u.endpoint_id

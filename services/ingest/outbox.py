@@ -15,24 +15,20 @@ import structlog
 
 from services.ingest.publisher import DeliveryPublisher
 from shared.db import DATABASE_ERRORS
+from shared.destination_locks import LOCK_IN_KEY_ORDER
 from shared.operational import OPERATIONAL_APP_ID
 from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
 
-# Row locks are taken in key order, as the dispatcher's outcome updates take theirs
-# (services/dispatcher/attempt_sql.py): two batches locking overlapping destinations in
-# different orders deadlock, which stalls both for PostgreSQL's deadlock_timeout (1 s)
-# and then rolls one back. Seen: 10 deadlocks in a few minutes at 1,200 messages/s once
-# the tables had statistics (nested loops lock in the arrays' order, not the heap's).
-_MARK_PUBLISHED = """
+# Rows locked in key order first (shared/destination_locks.py).
+_MARK_PUBLISHED = f"""
 WITH locked AS MATERIALIZED (
   SELECT d.msg_id, d.endpoint_id, d.created_at
   FROM unnest($1::text[], $2::text[]) AS k(msg_id, endpoint_id)
   JOIN message_destination d ON d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id
   WHERE NOT d.published
-  ORDER BY d.msg_id, d.endpoint_id
-  FOR UPDATE OF d
+  {LOCK_IN_KEY_ORDER}
 )
 UPDATE message_destination AS d SET published = true
 FROM locked l

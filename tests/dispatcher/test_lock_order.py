@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -40,6 +42,28 @@ WHERE msg_id = $1 AND endpoint_id = $2"""
 _LOCK = "SELECT 1 FROM message_destination WHERE msg_id = $1 AND endpoint_id = $2 FOR UPDATE"
 
 
+@asynccontextmanager
+async def _while_held(
+    pool: asyncpg.Pool, key: tuple[str, str], statement: Callable[[asyncpg.Connection], Awaitable[object]]
+) -> AsyncIterator[asyncio.Task]:
+    """``statement`` running on a connection of its own while another transaction holds
+    ``key``'s row lock; on leaving, the lock is let go and the statement awaited."""
+    holder, conn = await pool.acquire(), await pool.acquire()
+    holding = holder.transaction()
+    running: asyncio.Task | None = None
+    try:
+        await holding.start()
+        await holder.execute(_LOCK, *key)
+        running = asyncio.create_task(statement(conn))
+        yield running
+    finally:
+        await holding.rollback()  # lets the statement finish, whatever happened meanwhile
+        if running is not None:
+            await asyncio.wait_for(running, 10)
+        await pool.release(conn)
+        await pool.release(holder)
+
+
 async def _is_locked(pool: asyncpg.Pool, key: tuple[str, str]) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         try:
@@ -53,17 +77,14 @@ async def _is_locked(pool: asyncpg.Pool, key: tuple[str, str]) -> bool:
 async def test_each_batch_update_locks_its_rows_in_key_order(world, statement: str) -> None:
     # Given two destinations, the second in key order held by another transaction
     first, second = await _keys(world, 2)
-    holder, conn = await world.pool.acquire(), await world.pool.acquire()
-    holding = holder.transaction()
-    update: asyncio.Task | None = None
-    try:
-        await holding.start()
-        await holder.execute(_LOCK, *second)
-        # When a batch names them in the reverse order
+
+    # When a batch names them in the reverse order
+    def batch(conn: asyncpg.Connection) -> Awaitable[object]:
         if statement == "published flags":
-            update = asyncio.create_task(mark_published(conn, [second, first]))
-        else:
-            update = asyncio.create_task(conn.execute(UPDATE_DESTINATIONS, *_outcomes([second, first])))
+            return mark_published(conn, [second, first])
+        return conn.execute(UPDATE_DESTINATIONS, *_outcomes([second, first]))
+
+    async with _while_held(world.pool, second, batch) as update:
         # Then it locks the first before it waits for the second
         for _ in range(100):
             if await _is_locked(world.pool, first):
@@ -72,12 +93,6 @@ async def test_each_batch_update_locks_its_rows_in_key_order(world, statement: s
         else:
             pytest.fail("the batch did not lock the first key while it waited for the second")
         assert not update.done()
-    finally:
-        await holding.rollback()  # lets the batch finish, whatever the outcome above
-        if update is not None:
-            await asyncio.wait_for(update, 10)
-        await world.pool.release(conn)
-        await world.pool.release(holder)
 
 
 async def test_flags_and_outcomes_side_by_side_never_deadlock(world) -> None:
@@ -143,23 +158,14 @@ async def test_a_recover_locks_its_rows_in_key_order(world) -> None:
         " WHERE msg_id = $1 AND endpoint_id = $2",
         *first,
     )
-    holder, conn = await world.pool.acquire(), await world.pool.acquire()
-    holding = holder.transaction()
-    recover: asyncio.Task | None = None
-    try:
-        await holding.start()
-        await holder.execute(_LOCK, *first)
-        # When a recover resets both (Svix's POST .../endpoint/{id}/recover)
-        recover = asyncio.create_task(
-            reset_destinations(conn, f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}", first[1])
-        )
+
+    # When a recover resets both (Svix's POST .../endpoint/{id}/recover)
+    def recover_all(conn: asyncpg.Connection) -> Awaitable[object]:
+        return reset_destinations(conn, f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}", first[1])
+
+    async with _while_held(world.pool, first, recover_all) as recover:
         await asyncio.sleep(0.5)
         # Then, waiting for the first, it has not locked the second
         assert not recover.done()
         assert not await _is_locked(world.pool, second)
-    finally:
-        await holding.rollback()
-        if recover is not None:
-            assert len(await asyncio.wait_for(recover, 10)) == 2
-        await world.pool.release(conn)
-        await world.pool.release(holder)
+    assert len(recover.result()) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.destination_locks import LOCK_IN_KEY_ORDER
 from shared.status import MessageStatus
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -18,14 +19,6 @@ EXPIRED_PAYLOAD = '{"expired":true}'
 # What Svix puts in place of an attempt's response body when it is expunged.
 EXPUNGED_RESPONSE = "EXPUNGED"
 
-# The statements here that update several destination rows lock them in key order first,
-# as ingest's published flags and the dispatcher's outcomes do (services/ingest/outbox.py,
-# services/dispatcher/attempt_sql.py): a writer locking overlapping rows in another order
-# can deadlock with them (PostgreSQL waits deadlock_timeout, 1 s, then rolls one back:
-# here that would be an API call answered 500). Deleting an endpoint or an application
-# still cascades to its destinations in the delete's own order.
-_KEY_ORDER = "ORDER BY d.msg_id, d.endpoint_id FOR UPDATE OF d"
-
 _EXPUNGE = f"""
 WITH found AS (
     SELECT id FROM message
@@ -38,10 +31,10 @@ WITH found AS (
     UPDATE message_attempt a SET response = $4 FROM expunged
     WHERE a.msg_id = expunged.id AND a.response <> $4
 ), unconfirmed AS MATERIALIZED (
-    -- In key order, as every multi-row writer of destinations locks them (_KEY_ORDER).
+    -- In key order (shared/destination_locks.py): a deadlock would answer the API a 500.
     SELECT d.msg_id, d.endpoint_id, d.created_at FROM message_destination d JOIN found f ON d.msg_id = f.id
     WHERE NOT d.published
-    {_KEY_ORDER}
+    {LOCK_IN_KEY_ORDER}
 ), unsent AS (
     -- Deliveries the broker never confirmed: the outbox relay would send the stand-in
     -- payload. They are canceled instead (a task already in the broker still delivers).
@@ -92,7 +85,7 @@ async def reset_destinations(conn: Conn, where_sql: str, *args: object) -> list[
             SELECT d.msg_id, d.endpoint_id, d.created_at
             FROM message_destination d JOIN message m ON m.id = d.msg_id AND m.created_at = d.created_at
             WHERE m.expunged_at IS NULL AND {where_sql}
-            {_KEY_ORDER}
+            {LOCK_IN_KEY_ORDER}
         )
         UPDATE message_destination d SET status = {MessageStatus.PENDING:d}, published = false,
             trigger_type = 1, attempt_base = d.attempt_count,  -- a new retry chain (migration 014)
