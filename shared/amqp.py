@@ -12,11 +12,14 @@ import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from yarl import URL
 
+from shared import amqp_frames
+
 log = structlog.get_logger()
 
 
 @asynccontextmanager
 async def robust_connection(url: str, name: str) -> AsyncIterator[AbstractRobustConnection]:
+    amqp_frames.install()
     connection = await aio_pika.connect_robust(url, client_properties={"connection_name": name})
     try:
         yield connection
@@ -77,6 +80,7 @@ class BrokerLink:
         return self.url
 
     async def _connect_forever(self) -> None:
+        amqp_frames.install()
         delay = 0.2
         while True:
             try:
