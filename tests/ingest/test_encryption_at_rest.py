@@ -32,13 +32,13 @@ from svix.api import (
 from shared import encryption
 from shared.db import create_pool
 from shared.keyring import KeyRing, new_key
-from shared.migrate import apply_migrations
 from shared.rekey import census, rekey, stale
 from shared.signing import new_secret
-from tests.conftest import BASE_DSN, RUN_ID
+from tests.conftest import RUN_ID
 from tests.dispatcher import conftest as dispatcher
 from tests.dispatcher.conftest import running_dispatcher
 from tests.ingest.conftest import start_ingest
+from tests.support.databases import temporary_database
 from tests.verifier.conftest import start_verifier, unique_id
 
 receiver = dispatcher.receiver  # the real receiver, as a fixture of this module
@@ -56,14 +56,8 @@ def _keep_the_process_ring():
 
 @pytest.fixture
 async def own_database() -> AsyncIterator[str]:
-    name = f"hookline_test_{RUN_ID}_keys_{uuid.uuid4().hex[:6]}"
-    await apply_migrations(f"{BASE_DSN}/{name}")  # creates it
-    yield f"{BASE_DSN}/{name}"
-    admin = await asyncpg.connect(f"{BASE_DSN}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with temporary_database(f"hookline_test_{RUN_ID}_keys_{uuid.uuid4().hex[:6]}", migrate=True) as dsn:
+        yield dsn
 
 
 async def pg_dump(dsn: str) -> str:

@@ -19,8 +19,8 @@ from services.ingest.retention import Upkeep, existing_partitions, upkeep, warn_
 from shared.ids import new_id
 from shared.migrate import apply_migrations, migration_files
 from shared.partitions import Partition
-from tests.conftest import BASE_DSN
 from tests.ingest.conftest import start_ingest
+from tests.support.databases import temporary_database
 
 NOW = datetime.now(UTC)
 WITH_CONTENT = MessageGetOptions(with_content=True)
@@ -29,14 +29,8 @@ WITH_CONTENT = MessageGetOptions(with_content=True)
 @pytest.fixture
 async def fresh_dsn() -> AsyncIterator[str]:
     """A database of its own: these tests drop partitions and apply migrations."""
-    name = f"hookline_parts_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(f"{BASE_DSN}/postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{BASE_DSN}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with temporary_database(f"hookline_parts_{uuid.uuid4().hex[:10]}") as dsn:
+        yield dsn
 
 
 async def _apply_up_to(conn: asyncpg.Connection, last: str) -> None:
