@@ -64,6 +64,7 @@ class Settled:
     rate: float  # deliveries settled per second within the window
     cpu_s: float  # what ``cpu`` counted within the window (0 without one)
     count: int  # deliveries settled within the window
+    wait_s: float = 0.0  # what ``wait`` counted within the window (0 without one)
 
 
 async def settled_rate(
@@ -75,26 +76,29 @@ async def settled_rate(
     *,
     from_share: float = 0.1,
     cpu: Callable[[], float] | None = None,
+    wait: Callable[[], float] | None = None,
 ) -> Settled:
     """The sustained rate: deliveries settled (success or failed for good) per second from
     the first count past ``from_share`` of ``total`` to the first past ``share``, and the
-    ``cpu`` seconds spent between the two counts. The window leaves out the start (the
+    ``cpu`` (and ``wait``) seconds spent between the two counts. The window leaves out the start (the
     dispatcher opening connections to the receiver and filling its endpoint cache) and
     the tail (the last batches, which no longer keep the prefetch full); the minimal loop
     is timed over the same shares (``bench.ceilings.minimal_loop_rate``)."""
     query = "SELECT count(*) FROM message_destination WHERE app_id = $1 AND status IN (0, 2)"
-    start: tuple[float, int, float] | None = None
+    start: tuple[float, int, float, float] | None = None
     deadline = time.perf_counter() + limit_s
     while time.perf_counter() < deadline:
         done = await pool.fetchval(query, app_id)
         now, spent = time.perf_counter(), cpu() if cpu is not None else 0.0
+        waited = wait() if wait is not None else 0.0
         if start is None and done >= max(1.0, total * min(from_share, share)):
-            start = (now, done, spent)
+            start = (now, done, spent, waited)
         if done >= total * share:
             assert start is not None
             if done == start[1]:  # everything settled between two counts: no window to time
                 return Settled(0.0, 0.0, 0)
-            return Settled((done - start[1]) / (now - start[0]), spent - start[2], done - start[1])
+            count = done - start[1]
+            return Settled(count / (now - start[0]), spent - start[2], count, waited - start[3])
         # Each count is PostgreSQL work on the cores the dispatcher is measured on: 8/s
         # costs little, and the window's ends are known to within 1/16 s.
         await asyncio.sleep(0.125)
@@ -106,6 +110,10 @@ class DeliveryFigures:
     rate: float  # settled deliveries per second
     rss_mb: float  # the dispatcher's peak RSS (with its workers)
     cpu_ms: float  # the dispatcher's CPU milliseconds per settled delivery (its main process)
+    # Shares of the timed window: the main process on a CPU, and runnable but waiting for
+    # one (busy + waiting near 1: the process always had work, the machine had no core).
+    busy: float = 0.0
+    cpu_wait: float = 0.0
 
 
 async def delivery_rate(
@@ -131,12 +139,18 @@ async def delivery_rate(
             dispatcher = run.start("dispatcher", "/healthz", HOOKLINE_DISPATCHER_WORKERS=str(workers))
             profiler = start_profiler(dispatcher.process.pid, 15, profile) if profile else None
             settled = await settled_rate(
-                pool, app_id, messages * endpoints, limit_s=150, share=share, cpu=dispatcher.cpu_seconds
-            )
+                pool, app_id, messages * endpoints, limit_s=150, share=share,
+                cpu=dispatcher.cpu_seconds, wait=dispatcher.cpu_wait_seconds,
+            )  # fmt: skip
             if profiler is not None:
                 profiler.wait(30)
-            cpu_ms = settled.cpu_s * 1000 / settled.count if settled.count else 0.0
-            return DeliveryFigures(settled.rate, dispatcher.rss_mb(), cpu_ms)
+            if not settled.count:
+                return DeliveryFigures(settled.rate, dispatcher.rss_mb(), 0.0)
+            window = settled.count / settled.rate
+            return DeliveryFigures(
+                settled.rate, dispatcher.rss_mb(), settled.cpu_s * 1000 / settled.count,
+                settled.cpu_s / window, settled.wait_s / window,
+            )  # fmt: skip
     finally:
         run.stop()
 

@@ -143,6 +143,7 @@ async def measure_delivery(results: dict, notes: list[str], receiver, logdir: Pa
         logdir, receiver.ok_url, workers=1, messages=messages, endpoints=endpoints
     )
     results["delivery_1proc"], results["delivery_1proc_cpu_ms"] = one.rate, one.cpu_ms
+    results["delivery_1proc_busy"], results["delivery_1proc_cpu_wait"] = one.busy, one.cpu_wait
     results.setdefault("rss_mb", {})["dispatcher"] = one.rss_mb
     two = await delivery.delivery_rate(
         logdir, receiver.ok_url, workers=2, messages=messages, endpoints=endpoints
@@ -317,12 +318,16 @@ async def main_delivery(rounds: int, profile: Path | None) -> None:
                         "ceiling_loop_cpu_ms": loop_cpu,
                         "delivery_1proc": one.rate,
                         "delivery_1proc_cpu_ms": one.cpu_ms,
+                        "delivery_1proc_busy": one.busy,
+                        "delivery_1proc_cpu_wait": one.cpu_wait,
                     }
                 )
                 print(
                     f"round {index + 1}: loop {loop_rate:,.0f}/s {loop_cpu:.3f} ms CPU each;"
                     f" dispatcher {one.rate:,.0f}/s {one.cpu_ms:.3f} ms CPU each;"
-                    f" rate ratio {one.rate / loop_rate:.2f}, CPU ratio {loop_cpu / one.cpu_ms:.2f}",
+                    f" rate ratio {one.rate / loop_rate:.2f}, CPU ratio {loop_cpu / one.cpu_ms:.2f};"
+                    f" dispatcher on a core {one.busy:.2f}, waiting for one {one.cpu_wait:.2f},"
+                    f" loop on a core {loop_rate * loop_cpu / 1000:.2f}",
                     flush=True,
                 )
         finally:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,15 @@ class Service:
         """User plus system CPU time the process has used so far (Linux)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_wait_seconds(self) -> float:
+        """Time the process's threads have spent runnable but waiting for a CPU, so far
+        (Linux schedstat): what a busy machine takes from a process that has work."""
+        waited = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            with suppress(OSError):  # a thread that ended meanwhile
+                waited += int((task / "schedstat").read_text().split()[1])
+        return waited / 1e9
 
     def stop(self) -> None:
         if self.process.poll() is None:
