@@ -61,7 +61,7 @@ WHERE e.id = u.id AND e.failing_since IS NULL
 DISABLE = """
 UPDATE endpoint SET disabled = true, updated_at = now(),
     disabled_reason = 'no successful delivery since ' || to_char(failing_since AT TIME ZONE 'UTC',
-        'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (HOOKLINEDISABLE_AFTER)'
+        'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (HOOKLINE_DISABLE_AFTER)'
 WHERE id = ANY($1::text[]) AND NOT disabled AND failing_since <= now() - $2::interval
 RETURNING id, app_id, uid, failing_since, disabled_reason
 """

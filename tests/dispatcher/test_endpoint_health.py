@@ -97,6 +97,7 @@ async def test_an_endpoint_failing_for_disable_after_is_disabled(
             await eventually(lambda: _status_is(world, later.msg_id, ep.id, 2))
     row = await db_pool.fetchrow("SELECT disabled_reason, failing_since FROM endpoint WHERE id = $1", ep.id)
     assert row["disabled_reason"].startswith("no successful delivery since ")
+    assert row["disabled_reason"].endswith("Z (HOOKLINE_DISABLE_AFTER)")  # the setting's real name
     assert [e for e in logs if e["event"] == "endpoint disabled automatically" and e["endpoint_id"] == ep.id]
     assert len(receiver.at("/broken")) == 3
     assert (await svix_api.endpoint.get(world.app_id, ep.id)).disabled is True
