@@ -12,7 +12,7 @@
 -- One-off cost on an existing installation: every index on these columns is rebuilt
 -- (the rows are not rewritten: same type, only the collation changes), under an
 -- ACCESS EXCLUSIVE lock on each table until the migration commits.
--- tests/test_id_collation.py checks no id column is left out, now or by a later migration.
+-- tests/ingest/test_id_collation.py checks no id column is left out, now or by a later migration.
 ALTER TABLE application
     ALTER COLUMN id TYPE text COLLATE "C";
 ALTER TABLE endpoint

@@ -63,7 +63,7 @@ frames = st.one_of(
     st.builds(
         header.ContentHeader, weight=st.just(0), body_size=st.integers(0, 2**40), properties=properties
     ),
-    st.builds(body.ContentBody, st.binary(min_size=1, max_size=300)),
+    st.builds(body.ContentBody, st.binary(max_size=300)),
 )  # fmt: skip
 
 
@@ -71,15 +71,24 @@ def _parts(raw: bytes) -> tuple[int, int, bytes]:
     return raw[0], int.from_bytes(raw[1:3], "big"), raw[7:-1]
 
 
-def _values(decoded: tuple[int, int, object]) -> tuple[object, ...]:
-    """Everything a frame holds, for comparing two decodings of it."""
+def _typed(value: object) -> object:
+    """A value with the type of every part beside it: True and 1 must not compare equal."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return type(value), value
+
+
+def _values(decoded: tuple[int, int, object]) -> object:
+    """Everything a frame holds, typed, for comparing two decodings of it."""
     used, channel, value = decoded
     if isinstance(value, header.ContentHeader):
         props = {name: getattr(value.properties, name) for name in value.properties.__slots__}
-        return used, channel, "header", value.class_id, value.weight, value.body_size, props
+        return _typed([used, channel, "header", value.class_id, value.weight, value.body_size, props])
     if isinstance(value, body.ContentBody):
-        return used, channel, "body", value.value
-    return used, channel, type(value), {name: getattr(value, name) for name in value.__slots__}
+        return _typed([used, channel, "body", value.value])
+    return type(value), _typed([used, channel, {name: getattr(value, name) for name in value.__slots__}])
 
 
 def _same_as_pamqp(raw: bytes) -> None:
@@ -103,7 +112,9 @@ def test_each_frame_it_knows_decodes_as_pamqp_decodes_it(value, channel):
 def test_a_cut_or_damaged_frame_is_pamqp_s_to_judge(value, data):
     raw = bytearray(frame.marshal(value, 1))
     payload_end = len(raw) - 1
-    if data.draw(st.booleans()) and payload_end > 8:  # cut short: the size field says so
+    if payload_end == 7:  # an empty body frame: pamqp refuses it, as is
+        pass
+    elif data.draw(st.booleans()) and payload_end > 8:  # cut short: the size field says so
         cut = data.draw(st.integers(8, payload_end - 1))
         raw = raw[:cut] + b"\xce"
         raw[3:7] = (cut - 7).to_bytes(4, "big")
@@ -141,13 +152,23 @@ def test_what_it_does_not_decode_goes_to_pamqp():
 
 
 async def _receiver(chunks: list[bytes]) -> FastFrameReceiver:
+    """A receiver past the handshake, its stream fed chunk by chunk while it reads."""
     reader = asyncio.StreamReader()
-    for chunk in chunks:
-        reader.feed_data(chunk)
-    reader.feed_eof()
+
+    async def feed() -> None:
+        for chunk in chunks:
+            reader.feed_data(chunk)
+            await asyncio.sleep(0)  # the reader runs between chunks: reads come up short
+        reader.feed_eof()
+
+    _FEEDERS.add(task := asyncio.create_task(feed()))
+    task.add_done_callback(_FEEDERS.discard)
     receiver = FastFrameReceiver(reader)
     receiver.started = True
     return receiver
+
+
+_FEEDERS: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
 
 async def test_the_receiver_reads_frames_split_anywhere_and_stops_at_the_end():
@@ -158,8 +179,10 @@ async def test_the_receiver_reads_frames_split_anywhere_and_stops_at_the_end():
     ]
     stream = b"".join(frame.marshal(f, 5) for f in sent)
     receiver = await _receiver([stream[i : i + 5] for i in range(0, len(stream), 5)])
+    # (chunks of 5 bytes: a frame's 7-byte head and its payload each take several)
     got = [await receiver.get_frame() for _ in sent]
     assert [_values(g) for g in got] == [_values(frame.unmarshal(frame.marshal(f, 5))) for f in sent]
+    await asyncio.gather(*_FEEDERS)  # the end of the stream, seen before the next read
     with pytest.raises(StopAsyncIteration):
         await receiver.get_frame()
 
@@ -174,6 +197,11 @@ async def test_the_receiver_refuses_a_bad_end_octet_and_a_cut_connection():
 
 
 def test_install_makes_aiormq_read_with_it_once():
-    amqp_frames.install()
-    amqp_frames.install()
-    assert aiormq.connection.FrameReceiver is FastFrameReceiver
+    before = aiormq.connection.FrameReceiver
+    aiormq.connection.FrameReceiver = FastFrameReceiver.__mro__[1]  # aiormq's own
+    try:
+        amqp_frames.install()
+        amqp_frames.install()
+        assert aiormq.connection.FrameReceiver is FastFrameReceiver
+    finally:
+        aiormq.connection.FrameReceiver = before
