@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench import autovacuum
+from bench import autovacuum, machine
 from bench.poster import MessagePoster, send_messages
 from bench.profile import start_profiler
 from bench.report import P99_GOAL_MS
@@ -193,8 +193,11 @@ async def e2e_latency(
             urls = [f"http://127.0.0.1:{port}/hook/{n}" for n in range(working)]
             urls += [f"http://127.0.0.1:{port}/fail/{n}" for n in range(failing)]
             app_id = await create_app(session, urls)
+            before = machine.sample()
             await send_messages(base, app_id, saturate, concurrency=64, payload=payload)
+            loaded = machine.sample()
             arrivals = await _arrivals(arrivals_file, saturate * working)
+            at_max = machine.phase(before, loaded, machine.sample(), saturate)
             pipeline_max = (len(arrivals) / working - 1) / (max(arrivals.values()) - min(arrivals.values()))
             rate = pipeline_max / 2
             accepted: dict[str, float] = {}
@@ -208,16 +211,18 @@ async def e2e_latency(
             await autovacuum.catch_up()  # the saturation's maintenance done before the timed phase
             if on_half_load is not None:
                 on_half_load()
-            started = time.perf_counter()
+            before, started = machine.sample(), time.perf_counter()
             for i in range(int(rate * seconds)):
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
                 tasks.append(asyncio.create_task(one()))
             await asyncio.gather(*tasks)
+            loaded = machine.sample()
             await poster.close()
             # Every delivery of every message accepted at half load, however late: a
             # message still missing at the limit fails the run rather than leaving the tail.
             expected = {f"{msg_id}/hook/{n}" for msg_id in accepted for n in range(working)}
             arrivals = await _arrivals(arrivals_file, expected=expected)
+            at_half = machine.phase(before, loaded, machine.sample(), len(tasks))
             missing = expected - set(arrivals)
             assert not missing, f"{len(missing)} deliveries never arrived, e.g. {sorted(missing)[:3]}"
         series = [(accepted[key.partition("/")[0]], arrivals[key], key) for key in expected]
@@ -235,6 +240,11 @@ async def e2e_latency(
             "count": len(latencies),
             "offered_per_s": rate,
             "pipeline_max_per_s": pipeline_max,
+            # how full the machine was at half load, against the saturating phase before it
+            "machine_busy_at_half": at_half.busy_cores,
+            "machine_busy_at_max": at_max.busy_cores,
+            "cpu_ms_per_msg_at_half": at_half.cpu_ms_per_message,
+            "cpu_ms_per_msg_at_max": at_max.cpu_ms_per_message,
         }
     finally:
         run.stop()

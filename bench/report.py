@@ -52,6 +52,18 @@ def _slowest_window(latency: dict) -> str:
     )
 
 
+def _machine_at_half_load(latency: dict) -> str:
+    """How full the machine was while the latency was measured (older results do not say)."""
+    if "machine_busy_at_half" not in latency:
+        return ""
+    half, most = latency["cpu_ms_per_msg_at_half"], latency["cpu_ms_per_msg_at_max"]
+    return (
+        f"; machine {latency['machine_busy_at_half']:.2f} cores busy at half load"
+        f" ({latency['machine_busy_at_max']:.2f} at the maximum), CPU per message {half:.2f} ms"
+        f" ({most:.2f} ms at the maximum, {half / most:.1f}x)"
+    )
+
+
 def render(results: dict, notes: list[str]) -> str:
     lines = ["| figure | value | ratio to ceiling |", "|---|---:|---:|"]
     for key, label, unit, ceiling in ROWS:
@@ -67,7 +79,8 @@ def render(results: dict, notes: list[str]) -> str:
             lines.append(
                 f"| {label} (`{key}`) | p50 {latency['p50']:.1f} / p95 {latency['p95']:.1f} /"
                 f" p99 {latency['p99']:.1f} / p99.9 {latency.get('p99.9', float('nan')):.1f} ms"
-                f"{_slowest_window(latency)} | p99 {latency['p99'] / P99_GOAL_MS:.2f}x goal |"
+                f"{_slowest_window(latency)}{_machine_at_half_load(latency)}"
+                f" | p99 {latency['p99'] / P99_GOAL_MS:.2f}x goal |"
             )
     if results.get("delivery_1proc_cpu_ms") and results.get("ceiling_loop_cpu_ms"):
         loop, dispatcher = results["ceiling_loop_cpu_ms"], results["delivery_1proc_cpu_ms"]

@@ -1,0 +1,45 @@
+"""The whole machine's CPU over a phase of a benchmark (Linux ``/proc/stat``).
+
+The latency runs offer half of the pipeline's maximum, but half the rate is not half the
+machine: at a lower rate every stage batches less and every process wakes for fewer
+messages at a time, so each message costs more CPU. These figures say how full the
+machine was while the latency was measured, and what a message cost there against what
+it cost at the maximum, in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # time.monotonic()
+    busy_s: float  # core-seconds spent neither idle nor waiting for the disk, since boot
+
+
+@dataclass(frozen=True)
+class Phase:
+    busy_cores: float  # of os.cpu_count(), on average over the phase
+    cpu_ms_per_message: float  # the whole machine's: Hookline, its broker and database, the bench
+
+
+def sample(stat: Path = Path("/proc/stat")) -> Sample:
+    # cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
+    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return Sample(time.monotonic(), (sum(fields) - idle) / _TICK)
+
+
+def phase(start: Sample, loaded: Sample, done: Sample, messages: int) -> Phase:
+    """``start`` to ``loaded``: while the messages were offered; to ``done``: until all of
+    them were delivered (a dispatcher's backlog is worked off after the offering ends)."""
+    return Phase(
+        (loaded.busy_s - start.busy_s) / (loaded.at - start.at),
+        1000 * (done.busy_s - start.busy_s) / max(messages, 1),
+    )
