@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 
 import aio_pika
 import aio_pika.exceptions
@@ -17,14 +17,22 @@ from shared import amqp_frames
 log = structlog.get_logger()
 
 
-@asynccontextmanager
-async def robust_connection(url: str, name: str) -> AsyncIterator[AbstractRobustConnection]:
+async def connect_robust(url: str, name: str) -> AbstractRobustConnection:
+    """``aio_pika.connect_robust`` that leaves nothing behind when it fails or is cancelled.
+
+    aio-pika's own starts the connection's reconnecting task before it returns the
+    connection. Cancelled meanwhile (a timeout around the connect, a shutdown), that task
+    goes on, connects later and keeps the connection open for good, with nothing holding
+    it that could close it: one more for every probe that timed out.
+    """
     amqp_frames.install()
-    connection = await aio_pika.connect_robust(url, client_properties={"connection_name": name})
+    connection = aio_pika.RobustConnection(URL(url), client_properties={"connection_name": name})
     try:
-        yield connection
-    finally:
+        await connection.connect()
+    except BaseException:
         await connection.close()
+        raise
+    return connection
 
 
 async def confirm_channel(
@@ -80,13 +88,10 @@ class BrokerLink:
         return self.url
 
     async def _connect_forever(self) -> None:
-        amqp_frames.install()
         delay = 0.2
         while True:
             try:
-                connection = await aio_pika.connect_robust(
-                    self.url, client_properties={"connection_name": self._name}
-                )
+                connection = await connect_robust(self.url, self._name)
             except (OSError, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("broker unreachable, retrying", error=str(exc), retry_in=delay,
                             url=_safe(self.url))  # fmt: skip

@@ -14,13 +14,13 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 
-import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from shared.amqp import connect_robust
 from shared.topology import Topology
 
 log = structlog.get_logger()
@@ -59,9 +59,11 @@ class QueueProbe:
         amqp_urls: str | Sequence[str],
         topology: Topology,
         collector: QueueDepthCollector = QUEUE_DEPTHS,
+        *,
+        timeout: float = _PROBE_TIMEOUT,
     ):
         self._urls = [amqp_urls] if isinstance(amqp_urls, str) else list(amqp_urls)
-        self._current = 0
+        self._current, self._timeout = 0, timeout
         self._topology, self._collector = topology, collector
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -72,11 +74,9 @@ class QueueProbe:
 
     async def refresh(self) -> None:
         try:
-            async with asyncio.timeout(_PROBE_TIMEOUT):
+            async with asyncio.timeout(self._timeout):
                 if self._connection is None:
-                    self._connection = await aio_pika.connect_robust(
-                        self.url, client_properties={"connection_name": "hookline-dispatcher-metrics"}
-                    )
+                    self._connection = await connect_robust(self.url, "hookline-dispatcher-metrics")
                 if self._channel is None or self._channel.is_closed:
                     self._channel = await self._connection.channel()
                 # The raw channel: aio-pika's robust channel answers a repeated passive
@@ -98,7 +98,7 @@ class QueueProbe:
         self._current = (self._current + 1) % len(self._urls)
         if connection is not None:
             with suppress(Exception):
-                await asyncio.wait_for(connection.close(), _PROBE_TIMEOUT)
+                await asyncio.wait_for(connection.close(), self._timeout)
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -4,9 +4,14 @@ is back."""
 
 from __future__ import annotations
 
+import asyncio
+
+from yarl import URL
+
 from services.dispatcher.queue_depths import QueueDepthCollector, QueueProbe
 from shared.settings import Settings
 from tests.dispatcher.process import free_port
+from tests.support.tcp_proxy import TcpProxy
 
 
 async def test_a_probe_whose_node_is_down_reads_the_depths_from_the_next_one(
@@ -28,3 +33,24 @@ async def test_a_probe_whose_node_is_down_reads_the_depths_from_the_next_one(
         assert set(depths.depths) == set(world.topology.queues())
     finally:
         await probe.close()
+
+
+async def test_a_probe_that_times_out_while_connecting_leaves_no_connection_behind(
+    settings: Settings, world
+) -> None:
+    # Given a broker reached over a network slower than the probe's timeout
+    broker = URL(settings.amqp_urls()[0])
+    proxy = await TcpProxy(broker.host or "127.0.0.1", broker.port or 5672, hold=1.0).start()
+    probe = QueueProbe(
+        f"amqp://guest:guest@127.0.0.1:{proxy.port}/", world.topology, QueueDepthCollector(), timeout=0.3
+    )
+    try:
+        # When a scrape gives up on the connection
+        await probe.refresh()
+        # Then nothing goes on connecting once the network lets the attempt through
+        # (aio-pika's connect_robust, cancelled, went on and kept a connection open)
+        await asyncio.sleep(2.0)
+        assert proxy.open_connections == 0
+    finally:
+        await probe.close()
+        await proxy.cut()

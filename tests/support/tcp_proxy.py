@@ -8,9 +8,12 @@ from contextlib import suppress
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int, listen_port: int = 0) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, listen_port: int = 0, *, hold: float = 0.0
+    ) -> None:
         self.target = (target_host, target_port)
         self.port = listen_port
+        self.hold = hold  # seconds each new client waits before it is put through (a slow network)
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -21,6 +24,7 @@ class TcpProxy:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(self.hold)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -38,6 +42,11 @@ class TcpProxy:
                 writer.write(data)
                 await writer.drain()
         writer.close()
+
+    @property
+    def open_connections(self) -> int:
+        """Clients put through whose connection is still open (both directions piping)."""
+        return (len(self._pipes) + 1) // 2
 
     async def cut(self) -> None:
         """Stop listening and drop every open connection."""
