@@ -30,9 +30,18 @@ async def connect_robust(url: str, name: str) -> AbstractRobustConnection:
     try:
         await connection.connect()
     except BaseException:
-        await connection.close()
+        await close_quietly(connection)
         raise
     return connection
+
+
+async def close_quietly(connection: AbstractRobustConnection, within: float = 5.0) -> None:
+    """Close a connection given up on, while an error or a cancellation is on its way out:
+    within a bound (closing waits for the broker's Close-Ok, and a TLS shutdown may wait
+    longer), and never raising in its place. The reconnecting task stops at once; what
+    is left of the close goes on in the background."""
+    with suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(connection.close()), within)
 
 
 async def confirm_channel(
@@ -103,10 +112,13 @@ class BrokerLink:
                 await self._on_connect(connection)
             except Exception as exc:  # e.g. the broker went away mid-declare
                 log.warning("broker set-up failed, retrying", error=str(exc), retry_in=delay)
-                await connection.close()
+                await close_quietly(connection)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
                 continue
+            except BaseException:  # stopped mid-set-up: the connection is nobody's yet
+                await close_quietly(connection)
+                raise
             self.connection = connection
             self.ready.set()
             log.info("broker connected", url=_safe(self.url))

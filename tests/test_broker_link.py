@@ -52,3 +52,24 @@ async def test_a_link_connects_through_a_slow_network() -> None:
             assert proxy.open_connections == 1
     finally:
         await proxy.cut()
+
+
+async def test_a_link_closed_while_setting_up_its_connection_closes_it() -> None:
+    # Given a link whose set-up (declaring its topology, say) is still under way
+    proxy = await TcpProxy(BROKER.host or "127.0.0.1", BROKER.port or 5672).start()
+    setting_up = asyncio.Event()
+
+    async def on_connect(_connection: object) -> None:
+        setting_up.set()
+        await asyncio.Event().wait()
+
+    try:
+        async with BrokerLink(proxy.amqp_url, "hookline-test-link", on_connect) as link:
+            await asyncio.wait_for(setting_up.wait(), 10)
+            assert proxy.open_connections == 1
+        # When the service stops then, the connection is closed, not left to nobody
+        await asyncio.sleep(0.5)
+        assert not link.connected
+        assert proxy.open_connections == 0
+    finally:
+        await proxy.cut()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
 
 import aiormq
 import structlog
@@ -20,7 +19,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from shared.amqp import connect_robust
+from shared.amqp import close_quietly, connect_robust
 from shared.topology import Topology
 
 log = structlog.get_logger()
@@ -67,12 +66,22 @@ class QueueProbe:
         self._topology, self._collector = topology, collector
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
+        # Scrapes may overlap (two Prometheus servers): one probe at a time, or both
+        # would open a connection and the first would be dropped unclosed.
+        self._probing = asyncio.Lock()
 
     @property
     def url(self) -> str:
         return self._urls[self._current]
 
     async def refresh(self) -> None:
+        if self._probing.locked():  # another scrape is probing: its depths answer this one too
+            async with self._probing:
+                return
+        async with self._probing:
+            await self._probe()
+
+    async def _probe(self) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 if self._connection is None:
@@ -97,8 +106,7 @@ class QueueProbe:
         connection, self._connection, self._channel = self._connection, None, None
         self._current = (self._current + 1) % len(self._urls)
         if connection is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(connection.close(), self._timeout)
+            await close_quietly(connection, self._timeout)
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -54,3 +54,21 @@ async def test_a_probe_that_times_out_while_connecting_leaves_no_connection_behi
     finally:
         await probe.close()
         await proxy.cut()
+
+
+async def test_overlapping_scrapes_share_one_connection(settings: Settings, world) -> None:
+    # Given a probe not connected yet, reached over a network that holds new connections
+    broker = URL(settings.amqp_urls()[0])
+    proxy = await TcpProxy(broker.host or "127.0.0.1", broker.port or 5672, hold=0.3).start()
+    depths = QueueDepthCollector()
+    probe = QueueProbe(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", world.topology, depths)
+    try:
+        # When two scrapes (two Prometheus servers) probe at once
+        await asyncio.gather(probe.refresh(), probe.refresh())
+        # Then both have the depths, and only one connection was opened
+        assert set(depths.depths) == set(world.topology.queues())
+        await asyncio.sleep(0.5)
+        assert proxy.open_connections == 1
+    finally:
+        await probe.close()
+        await proxy.cut()

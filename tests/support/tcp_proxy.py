@@ -17,6 +17,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._held: set[asyncio.Task[None]] = set()  # clients still waiting out ``hold``
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -24,7 +25,16 @@ class TcpProxy:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(self.hold)
+        held = asyncio.current_task()
+        assert held is not None
+        self._held.add(held)
+        try:
+            await asyncio.sleep(self.hold)
+        except asyncio.CancelledError:  # cut while held: the client is dropped too
+            writer.transport.abort()
+            raise
+        finally:
+            self._held.discard(held)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -45,7 +55,7 @@ class TcpProxy:
 
     @property
     def open_connections(self) -> int:
-        """Clients put through whose connection is still open (both directions piping)."""
+        """Clients put through whose connection is not closed yet (a direction still piping)."""
         return (len(self._pipes) + 1) // 2
 
     async def cut(self) -> None:
@@ -57,7 +67,7 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
-        for task in list(self._pipes):
+        for task in [*self._pipes, *self._held]:
             task.cancel()
 
     async def restore(self) -> None:
