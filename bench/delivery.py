@@ -197,7 +197,7 @@ async def e2e_latency(
             await send_messages(base, app_id, saturate, concurrency=64, payload=payload)
             loaded = machine.sample()
             arrivals = await _arrivals(arrivals_file, saturate * working)
-            at_max = machine.phase(before, loaded, machine.sample(), saturate)
+            at_max = machine.phase(before, loaded, machine.sample(), len(arrivals) // working)
             pipeline_max = (len(arrivals) / working - 1) / (max(arrivals.values()) - min(arrivals.values()))
             rate = pipeline_max / 2
             accepted: dict[str, float] = {}

@@ -5,6 +5,11 @@ machine: at a lower rate every stage batches less and every process wakes for fe
 messages at a time, so each message costs more CPU. These figures say how full the
 machine was while the latency was measured, and what a message cost there against what
 it cost at the maximum, in the same run.
+
+What a window counts is the whole machine's: the benchmark's own client, receiver and
+polling too, and with a failing endpoint the retries and deferrals that fall in it.
+Time the hypervisor gave to another guest (steal) counts as busy: the core was not this
+machine's to use.
 """
 
 from __future__ import annotations
