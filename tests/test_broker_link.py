@@ -6,13 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from yarl import URL
-
 from shared.amqp import BrokerLink
 from tests.conftest import AMQP_URL
 from tests.support.tcp_proxy import TcpProxy
-
-BROKER = URL(AMQP_URL)
 
 
 def connection_flag() -> tuple[asyncio.Event, Callable[[object], Awaitable[None]]]:
@@ -27,7 +23,7 @@ def connection_flag() -> tuple[asyncio.Event, Callable[[object], Awaitable[None]
 
 async def test_a_link_closed_while_still_connecting_leaves_no_connection_behind() -> None:
     # Given a broker reached over a network that holds each new connection for a second
-    proxy = await TcpProxy(BROKER.host or "127.0.0.1", BROKER.port or 5672, hold=1.0).start()
+    proxy = await TcpProxy.to_broker(AMQP_URL, hold=1.0)
     connected, on_connect = connection_flag()
     try:
         # When a service stops while its link is still connecting
@@ -43,7 +39,7 @@ async def test_a_link_closed_while_still_connecting_leaves_no_connection_behind(
 
 async def test_a_link_connects_through_a_slow_network() -> None:
     # The same network, waited for: the hold delays the connection, it does not refuse it
-    proxy = await TcpProxy(BROKER.host or "127.0.0.1", BROKER.port or 5672, hold=0.5).start()
+    proxy = await TcpProxy.to_broker(AMQP_URL, hold=0.5)
     connected, on_connect = connection_flag()
     try:
         async with BrokerLink(proxy.amqp_url, "hookline-test-link", on_connect) as link:
@@ -56,7 +52,7 @@ async def test_a_link_connects_through_a_slow_network() -> None:
 
 async def test_a_link_closed_while_setting_up_its_connection_closes_it() -> None:
     # Given a link whose set-up (declaring its topology, say) is still under way
-    proxy = await TcpProxy(BROKER.host or "127.0.0.1", BROKER.port or 5672).start()
+    proxy = await TcpProxy.to_broker(AMQP_URL)
     setting_up = asyncio.Event()
 
     async def on_connect(_connection: object) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from yarl import URL
-
 from services.dispatcher.queue_depths import QueueDepthCollector, QueueProbe
 from shared.settings import Settings
 from tests.dispatcher.process import free_port
@@ -39,11 +37,8 @@ async def test_a_probe_that_times_out_while_connecting_leaves_no_connection_behi
     settings: Settings, world
 ) -> None:
     # Given a broker reached over a network slower than the probe's timeout
-    broker = URL(settings.amqp_urls()[0])
-    proxy = await TcpProxy(broker.host or "127.0.0.1", broker.port or 5672, hold=1.0).start()
-    probe = QueueProbe(
-        f"amqp://guest:guest@127.0.0.1:{proxy.port}/", world.topology, QueueDepthCollector(), timeout=0.3
-    )
+    proxy = await TcpProxy.to_broker(settings.amqp_urls()[0], hold=1.0)
+    probe = QueueProbe(proxy.amqp_url, world.topology, QueueDepthCollector(), timeout=0.3)
     try:
         # When a scrape gives up on the connection
         await probe.refresh()
@@ -58,10 +53,9 @@ async def test_a_probe_that_times_out_while_connecting_leaves_no_connection_behi
 
 async def test_overlapping_scrapes_share_one_connection(settings: Settings, world) -> None:
     # Given a probe not connected yet, reached over a network that holds new connections
-    broker = URL(settings.amqp_urls()[0])
-    proxy = await TcpProxy(broker.host or "127.0.0.1", broker.port or 5672, hold=0.3).start()
+    proxy = await TcpProxy.to_broker(settings.amqp_urls()[0], hold=0.3)
     depths = QueueDepthCollector()
-    probe = QueueProbe(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", world.topology, depths)
+    probe = QueueProbe(proxy.amqp_url, world.topology, depths)
     try:
         # When two scrapes (two Prometheus servers) probe at once
         await asyncio.gather(probe.refresh(), probe.refresh())

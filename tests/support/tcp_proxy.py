@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
+from yarl import URL
+
 
 class TcpProxy:
     def __init__(
@@ -18,6 +20,12 @@ class TcpProxy:
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._held: set[asyncio.Task[None]] = set()  # clients still waiting out ``hold``
+
+    @classmethod
+    async def to_broker(cls, amqp_url: str, *, hold: float = 0.0) -> TcpProxy:
+        """A started proxy in front of the broker ``amqp_url`` names."""
+        broker = URL(amqp_url)
+        return await cls(broker.host or "127.0.0.1", broker.port or 5672, hold=hold).start()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
