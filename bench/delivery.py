@@ -26,6 +26,7 @@ import asyncpg
 from bench import autovacuum, machine
 from bench.poster import MessagePoster, send_messages
 from bench.profile import start_profiler
+from bench.receiver import written_lines
 from bench.report import P99_GOAL_MS
 from bench.stack import BENCH_DB, BENCH_TOKEN, Service, free_port, start_service
 from shared.ids import new_id
@@ -290,7 +291,7 @@ async def _arrivals(
 
 def _read_arrivals(path: Path) -> dict[str, float]:
     arrivals: dict[str, float] = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
+    for line in written_lines(path):
         key, at = line.split()
         arrivals.setdefault(key, float(at))
     return arrivals

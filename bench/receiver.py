@@ -21,6 +21,16 @@ from pathlib import Path
 
 from bench.stack import free_port
 
+
+def written_lines(path: Path) -> list[str]:
+    """The lines a receiver has finished writing to ``path``: one still being written (no
+    newline yet) is left for the next read. A receiver appends while the bench reads, and a
+    line read half-written either failed to parse or, cut inside its time, read as an
+    earlier arrival than the real one."""
+    text = path.read_text() if path.exists() else ""
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -78,8 +88,7 @@ class Receiver:
     process: subprocess.Popen
 
     def arrivals(self) -> list[float]:
-        text = self.stamps.read_text() if self.stamps.exists() else ""
-        return sorted(float(line) for line in text.split())
+        return sorted(float(line) for line in written_lines(self.stamps))
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM if self.kind == "aiohttp" else signal.SIGQUIT)
