@@ -246,6 +246,8 @@ async def e2e_latency(
             "machine_busy_at_max": at_max.busy_cores,
             "cpu_ms_per_msg_at_half": at_half.cpu_ms_per_message,
             "cpu_ms_per_msg_at_max": at_max.cpu_ms_per_message,
+            # anything started on the machine meanwhile (the stack starts nothing once up)
+            "processes_started_at_half": at_half.processes_started,
         }
     finally:
         run.stop()

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.autovacuum import autovacuum_stand_in
+from bench.epmd_monitor import epmd_monitor_paused
 from bench.stack import BENCH_DB
 from shared.migrate import apply_migrations
 from tests.support.broker_objects import delete_broker_objects
@@ -40,12 +41,14 @@ async def remove_bench_broker_objects(amqp_url: str) -> None:
 
 @asynccontextmanager
 async def clean_slate(amqp_url: str) -> AsyncIterator[Path]:
-    """A fresh database kept analyzed as autovacuum would (``bench.autovacuum``) and no
-    benchmark queues; yields a folder for the services' logs."""
+    """A fresh database kept analyzed as autovacuum would (``bench.autovacuum``), no
+    benchmark queues and no broker VM started every minute (``bench.epmd_monitor``);
+    yields a folder for the services' logs."""
     await fresh_database()
     await remove_bench_broker_objects(amqp_url)
     try:
-        async with autovacuum_stand_in(BENCH_DB):
+        async with epmd_monitor_paused() as broker_note, autovacuum_stand_in(BENCH_DB):
+            print(f"bench: {broker_note}", flush=True)
             yield Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
     finally:
         await remove_bench_broker_objects(amqp_url)

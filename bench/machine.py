@@ -10,6 +10,10 @@ What a window counts is the whole machine's: the benchmark's own client, receive
 polling too, and with a failing endpoint the retries and deferrals that fall in it.
 Time the hypervisor gave to another guest (steal) counts as busy: the core was not this
 machine's to use.
+
+Processes started in a window are counted too: the measured stack starts none once it
+runs, so a count above zero names a visitor, such as the Erlang VM an older RabbitMQ
+started every minute (bench/epmd_monitor.py), which took a core for 0.2-0.3 s.
 """
 
 from __future__ import annotations
@@ -26,19 +30,23 @@ _TICK = os.sysconf("SC_CLK_TCK")
 class Sample:
     at: float  # time.monotonic()
     busy_s: float  # core-seconds spent neither idle nor waiting for the disk, since boot
+    processes: int = 0  # processes and threads started since boot
 
 
 @dataclass(frozen=True)
 class Phase:
     busy_cores: float  # of os.cpu_count(), on average over the phase
     cpu_ms_per_message: float  # the whole machine's: Hookline, its broker and database, the bench
+    processes_started: int  # by anyone, from the offering's start until the last delivery
 
 
 def sample(stat: Path = Path("/proc/stat")) -> Sample:
     # cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
-    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    lines = stat.read_text().splitlines()
+    fields = [int(v) for v in lines[0].split()[1:9]]
     idle = fields[3] + fields[4]
-    return Sample(time.monotonic(), (sum(fields) - idle) / _TICK)
+    forks = next((int(line.split()[1]) for line in lines if line.startswith("processes ")), 0)
+    return Sample(time.monotonic(), (sum(fields) - idle) / _TICK, forks)
 
 
 def phase(start: Sample, loaded: Sample, done: Sample, messages: int) -> Phase:
@@ -47,4 +55,5 @@ def phase(start: Sample, loaded: Sample, done: Sample, messages: int) -> Phase:
     return Phase(
         (loaded.busy_s - start.busy_s) / (loaded.at - start.at),
         1000 * (done.busy_s - start.busy_s) / max(messages, 1),
+        done.processes - start.processes,
     )
