@@ -26,10 +26,11 @@ the cause of the failing-endpoint latency variant's 100-200 ms tail (sampled fro
 ``pg_stat_activity`` on 2026-12-04; docs/performance.md). It paces its work as the daemon's workers do
 (``autovacuum_vacuum_cost_delay`` and ``_limit``): unpaced, the 202's p99 at 1,300
 messages/s rose from 18-37 ms to 38-85 ms while a VACUUM ran. And it vacuums in one
-process as they do: a manual VACUUM of a table with two or more indexes starts parallel
-workers (up to ``max_parallel_maintenance_workers``), which the stand-in did three to
-eight times in each latency run, each a fork taking a core beside the measured stack,
-where the daemon (before PostgreSQL 19) starts none. With autovacuum on, it does nothing.
+process as they do: a manual VACUUM of a table with two or more indexes over
+``min_parallel_index_scan_size`` starts parallel workers (up to
+``max_parallel_maintenance_workers``), which the stand-in did three to eight times in each
+latency run, each a fork taking a core beside the measured stack, where the daemon (before
+PostgreSQL 19) starts none. ``PARALLEL`` needs PostgreSQL 13 or later. With autovacuum on, it does nothing.
 """
 
 from __future__ import annotations

@@ -47,8 +47,9 @@ async def clean_slate(amqp_url: str) -> AsyncIterator[Path]:
     await fresh_database()
     await remove_bench_broker_objects(amqp_url)
     try:
-        async with epmd_monitor_paused() as broker_note, autovacuum_stand_in(BENCH_DB):
+        with epmd_monitor_paused() as broker_note:
             print(f"bench: {broker_note}", flush=True)
-            yield Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
+            async with autovacuum_stand_in(BENCH_DB):
+                yield Path(tempfile.mkdtemp(prefix="hookline-bench-logs-"))
     finally:
         await remove_bench_broker_objects(amqp_url)

@@ -11,9 +11,12 @@ polling too, and with a failing endpoint the retries and deferrals that fall in 
 Time the hypervisor gave to another guest (steal) counts as busy: the core was not this
 machine's to use.
 
-Processes started in a window are counted too: the measured stack starts none once it
-runs, so a count above zero names a visitor, such as the Erlang VM an older RabbitMQ
-started every minute (bench/epmd_monitor.py), which took a core for 0.2-0.3 s.
+Forks in a window are counted too (``processes`` in ``/proc/stat``: every process and
+thread started, by anyone). The measured stack starts next to none once it runs, so a
+count well above the quiet runs' 1-2 (RabbitMQ's disk monitor runs ``df`` every few
+seconds) names a visitor, such as the Erlang VM an older RabbitMQ started every minute
+(bench/epmd_monitor.py: a shell, ``erl`` and the VM's threads) or the autovacuum
+stand-in's parallel vacuum workers (3-8 a run; both gone since).
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ _TICK = os.sysconf("SC_CLK_TCK")
 class Sample:
     at: float  # time.monotonic()
     busy_s: float  # core-seconds spent neither idle nor waiting for the disk, since boot
-    processes: int = 0  # processes and threads started since boot
+    processes: int = 0  # forks since boot: processes and threads started
 
 
 @dataclass(frozen=True)
 class Phase:
     busy_cores: float  # of os.cpu_count(), on average over the phase
     cpu_ms_per_message: float  # the whole machine's: Hookline, its broker and database, the bench
-    processes_started: int  # by anyone, from the offering's start until the last delivery
+    processes_started: int  # forks by anyone, from the offering's start until the last delivery
 
 
 def sample(stat: Path = Path("/proc/stat")) -> Sample:

@@ -26,7 +26,8 @@ def written_lines(path: Path) -> list[str]:
     """The lines a receiver has finished writing to ``path``: one still being written (no
     newline yet) is left for the next read. A receiver appends while the bench reads, and a
     line read half-written either failed to parse or, cut inside its time, read as an
-    earlier arrival than the real one."""
+    earlier arrival than the real one. Each log has one writer, which ends every line with a
+    newline (nginx's one worker, the Python receivers' line-buffered file)."""
     text = path.read_text() if path.exists() else ""
     return text[: text.rfind("\n") + 1].splitlines()
 
@@ -88,7 +89,7 @@ class Receiver:
     process: subprocess.Popen
 
     def arrivals(self) -> list[float]:
-        return sorted(float(line) for line in written_lines(self.stamps))
+        return sorted(float(line) for line in written_lines(self.stamps) if line.strip())
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM if self.kind == "aiohttp" else signal.SIGQUIT)

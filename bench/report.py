@@ -60,13 +60,15 @@ def _machine_at_half_load(latency: dict) -> str:
     return (
         f"; machine {latency['machine_busy_at_half']:.2f} cores busy at half load"
         f" ({latency['machine_busy_at_max']:.2f} at the maximum), CPU per message {half:.2f} ms"
-        f" ({most:.2f} ms at the maximum, {half / most:.1f}x)"
-        + (
-            f"; {latency['processes_started_at_half']} processes started meanwhile"
-            if "processes_started_at_half" in latency
-            else ""
-        )
+        f" ({most:.2f} ms at the maximum, {half / most:.1f}x){_forks_at_half_load(latency)}"
     )
+
+
+def _forks_at_half_load(latency: dict) -> str:
+    """Processes and threads the machine started meanwhile (older results do not say)."""
+    if "processes_started_at_half" not in latency:
+        return ""
+    return f"; {latency['processes_started_at_half']} forks meanwhile"
 
 
 def render(results: dict, notes: list[str]) -> str:
