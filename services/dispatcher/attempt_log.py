@@ -57,6 +57,7 @@ from services.dispatcher.attempt_sql import (
 )
 from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
 from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
+from shared.history_days import batch_days
 from shared.status import MessageStatus
 
 # message_destination.status, by the names the delivery code has always used.
@@ -264,8 +265,9 @@ class AttemptLog:
         healthy, failing = endpoint_health(entries)
         async with self._pool.acquire() as conn, conn.transaction():
             if attempts:
-                columns = zip(*(a.values() for a in attempts), strict=True)
-                await conn.execute(INSERT_ATTEMPTS, *(list(c) for c in columns))
+                columns = [list(c) for c in zip(*(a.values() for a in attempts), strict=True)]
+                await conn.execute(INSERT_ATTEMPTS, *columns, *batch_days(columns[-1]))
+            msg_times = [d.msg_created_at for d in destinations]
             await conn.execute(
                 UPDATE_DESTINATIONS if len(destinations) > 1 else UPDATE_ONE_DESTINATION,
                 [d.msg_id for d in destinations],
@@ -273,6 +275,8 @@ class AttemptLog:
                 [d.status for d in destinations],
                 [d.next_attempt for d in destinations],
                 [d.attempts for d in destinations],
+                msg_times,
+                *batch_days(msg_times),
             )
             if healthy:
                 await conn.execute(HEALTHY, healthy)

@@ -29,6 +29,7 @@ class AttemptRow(NamedTuple):
     attempt_number: int
     error: str | None
     created_at: datetime
+    msg_created_at: datetime  # the message's: bounds the search for it (attempt_sql.py)
     event_type: str | None = None  # the message's, for filtering without a join (migration 015)
 
     def values(self) -> tuple[object, ...]:
@@ -38,7 +39,7 @@ class AttemptRow(NamedTuple):
             storable_text(self.response), self.response_status_code, self.response_duration_ms,
             self.status, self.trigger_type, self.attempt_number,
             None if self.error is None else storable_text(self.error), self.created_at,
-            None if self.event_type is None else storable_text(self.event_type),
+            None if self.event_type is None else storable_text(self.event_type), self.msg_created_at,
         )  # fmt: skip
 
 
@@ -48,6 +49,7 @@ class DestinationUpdate(NamedTuple):
     status: int | None  # None: leave it (a deferral only moves next_attempt)
     next_attempt: datetime | None
     attempts: int  # 1 when an attempt was made, else 0
+    msg_created_at: datetime  # the message's: bounds the search for the row (attempt_sql.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,7 @@ def merge_destinations(entries: list[Entry]) -> list[DestinationUpdate]:
         previous = merged.get(key)
         if previous is not None:
             status = d.status if d.status is not None else previous.status
-            d = DestinationUpdate(
-                d.msg_id, d.endpoint_id, status, d.next_attempt, d.attempts + previous.attempts
-            )
+            d = d._replace(status=status, attempts=d.attempts + previous.attempts)
         merged[key] = d
     return sorted(merged.values(), key=lambda d: (d.msg_id, d.endpoint_id))  # one lock order
 

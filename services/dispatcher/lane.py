@@ -148,7 +148,9 @@ class Lane:
             self.done = True
             return False
         if isinstance(step, Settle):
-            update = DestinationUpdate(head.msg_id, self.endpoint_id, step.status, None, 0)
+            update = DestinationUpdate(
+                head.msg_id, self.endpoint_id, step.status, None, 0, utc(head.created_at)
+            )
             await parts.attempt_log.record(Entry(update), urgent=True)
             return True
         if isinstance(step, Wait):
@@ -175,13 +177,19 @@ class Lane:
             ATTEMPT_DURATION.observe(result.duration)
             attempted = Attempted(endpoint, result, decision)
             if isinstance(decision, Delivered):
-                destination = DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1)
+                destination = DestinationUpdate(
+                    task.msg_id, task.endpoint_id, SUCCESS, None, 1, utc(task.created_at)
+                )
             elif isinstance(decision, RetryIn):
                 retry_at = utc(result.started_at + decision.delay)
-                destination = DestinationUpdate(task.msg_id, task.endpoint_id, SENDING, retry_at, 1)
+                destination = DestinationUpdate(
+                    task.msg_id, task.endpoint_id, SENDING, retry_at, 1, utc(task.created_at)
+                )
             else:
                 assert isinstance(decision, DeadLetter)
-                destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
+                destination = DestinationUpdate(
+                    task.msg_id, task.endpoint_id, FAIL, None, 1, utc(task.created_at)
+                )
                 await parts.publisher.dead(task.to_amqp(), dead_reason(decision, result))
             succeeded = isinstance(decision, Delivered)
             await parts.attempt_log.record(

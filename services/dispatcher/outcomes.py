@@ -42,6 +42,7 @@ def attempt_row(task: DeliveryTask, attempted: Attempted) -> AttemptRow:
         attempt_number=task.attempt,
         error=result.error,
         created_at=utc(result.started_at),
+        msg_created_at=utc(task.created_at),
         event_type=task.event_type,
     )
 

@@ -184,7 +184,7 @@ class Settler:
             if settlement.reason == "endpoint_deleted":
                 log.info("endpoint no longer exists; task dropped")
             else:
-                update = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0)
+                update = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 0, utc(task.created_at))
                 await self._log.record(Entry(update))
 
     async def _attempted(self, task: DeliveryTask, attempted: Attempted) -> None:
@@ -195,16 +195,22 @@ class Settler:
         succeeded = isinstance(decision, Delivered)
         effects = []
         if isinstance(decision, Delivered):
-            destination = DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1)
+            destination = DestinationUpdate(
+                task.msg_id, task.endpoint_id, SUCCESS, None, 1, utc(task.created_at)
+            )
         elif isinstance(decision, RetryIn):
             next_attempt = utc(result.started_at + decision.delay)
-            destination = DestinationUpdate(task.msg_id, task.endpoint_id, SENDING, next_attempt, 1)
+            destination = DestinationUpdate(
+                task.msg_id, task.endpoint_id, SENDING, next_attempt, 1, utc(task.created_at)
+            )
             # Retries are automatic whatever started the chain (Svix: trigger "scheduled").
             retry = replace(task.next_attempt(), trigger=TRIGGER_SCHEDULED)
             effects.append(self._publisher.retry(retry, decision.delay))
         else:
             assert isinstance(decision, DeadLetter)
-            destination = DestinationUpdate(task.msg_id, task.endpoint_id, FAIL, None, 1)
+            destination = DestinationUpdate(
+                task.msg_id, task.endpoint_id, FAIL, None, 1, utc(task.created_at)
+            )
             effects.append(self._publisher.dead(task.to_amqp(), dead_reason(decision, result)))
         record = self._log.record(Entry(destination, attempt_row(task, attempted), succeeded))
         if effects:
@@ -250,7 +256,11 @@ class Settler:
         # Only the destination's next_attempt moves, and only for the API to show: the
         # task is safe in its tier once confirmed, so the ack need not wait for this row.
         next_attempt = utc(time.time() + parking.where.delay)
-        self._log.note(Entry(DestinationUpdate(task.msg_id, task.endpoint_id, None, next_attempt, 0)))
+        self._log.note(
+            Entry(
+                DestinationUpdate(task.msg_id, task.endpoint_id, None, next_attempt, 0, utc(task.created_at))
+            )
+        )
         DEFERRED.labels(parking.reason).inc()
 
 

@@ -16,23 +16,28 @@ import structlog
 from services.ingest.publisher import DeliveryPublisher
 from shared.db import DATABASE_ERRORS
 from shared.destination_locks import LOCK_IN_KEY_ORDER
+from shared.history_days import IN_THE_BATCH, NEAR_ITS_MESSAGE, batch_days
 from shared.operational import OPERATIONAL_APP_ID
 from shared.tasks import DeliveryTask
 
 log = structlog.get_logger()
 
-# Rows locked in key order first (shared/destination_locks.py).
+# Rows locked in key order first (shared/destination_locks.py), looked for in the days
+# around their message's time (shared/history_days.py).
 _MARK_PUBLISHED = f"""
 WITH locked AS MATERIALIZED (
   SELECT d.msg_id, d.endpoint_id, d.created_at
-  FROM unnest($1::text[], $2::text[]) AS k(msg_id, endpoint_id)
+  FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(msg_id, endpoint_id, msg_at)
   JOIN message_destination d ON d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id
+    AND d.created_at {NEAR_ITS_MESSAGE.format(at="k.msg_at")}
+    AND d.created_at {IN_THE_BATCH.format(lo="$4", hi="$5")}
   WHERE NOT d.published
   {LOCK_IN_KEY_ORDER}
 )
 UPDATE message_destination AS d SET published = true
 FROM locked l
 WHERE d.msg_id = l.msg_id AND d.endpoint_id = l.endpoint_id AND d.created_at = l.created_at
+  AND d.created_at {IN_THE_BATCH.format(lo="$4", hi="$5")}
 """
 
 _CLAIM_UNPUBLISHED = """
@@ -48,19 +53,25 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
-async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, keys: Iterable[tuple[str, str]]) -> None:
-    msg_ids, endpoint_ids = zip(*keys, strict=True) if keys else ((), ())
-    await conn.execute(_MARK_PUBLISHED, list(msg_ids), list(endpoint_ids))
+async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, tasks: Iterable[DeliveryTask]) -> None:
+    """Flags the tasks' destinations published (the task carries its message's time)."""
+    keys = [(t.msg_id, t.endpoint_id, t.created_datetime) for t in tasks]
+    if not keys:
+        return
+    msg_ids, endpoint_ids, times = zip(*keys, strict=True)
+    await conn.execute(
+        _MARK_PUBLISHED, list(msg_ids), list(endpoint_ids), list(times), *batch_days(list(times))
+    )
 
 
 class PublishedMarker:
     def __init__(self, pool: asyncpg.Pool, interval: float = 0.05) -> None:
         self._pool = pool
         self._interval = interval
-        self._pending: list[tuple[str, str]] = []
+        self._pending: list[DeliveryTask] = []
 
     def add(self, tasks: Iterable[DeliveryTask]) -> None:
-        self._pending.extend((t.msg_id, t.endpoint_id) for t in tasks)
+        self._pending.extend(tasks)
 
     async def flush(self) -> None:
         if not self._pending:
@@ -109,7 +120,7 @@ class OutboxRelay:
             tasks = [task_from_row(r) for r in rows]
             if not await self._publisher.publish(tasks):
                 return 0
-            await mark_published(conn, [(t.msg_id, t.endpoint_id) for t in tasks])
+            await mark_published(conn, tasks)
         log.info("outbox relayed unpublished deliveries", count=len(tasks))
         return len(tasks)
 

@@ -47,8 +47,10 @@ def entry(task, url: str = "http://127.0.0.1:9/", response: str = "ok", error: s
         attempt_number=1,
         error=error,
         created_at=utc(now),
+        msg_created_at=utc(task.created_at),
     )
-    return Entry(DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1), attempt, True)
+    destination = DestinationUpdate(task.msg_id, task.endpoint_id, SUCCESS, None, 1, utc(task.created_at))
+    return Entry(destination, attempt, True)
 
 
 @asynccontextmanager

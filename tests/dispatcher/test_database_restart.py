@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from services.dispatcher.attempt_log import SENDING, SUCCESS, AttemptLog, DestinationUpdate, Entry
+from services.dispatcher.attempt_log import SENDING, SUCCESS, AttemptLog, DestinationUpdate, Entry, utc
 from services.dispatcher.endpoints import EndpointCache
 from shared.db import create_pool
 from shared.ids import new_id
@@ -145,7 +145,9 @@ async def test_attempt_log_commits_after_a_restart_broke_its_pooled_connection(m
         attempt_log = AttemptLog(pool, disable_after=3600, flush_seconds=0.01, flush_rows=100)
         writer = asyncio.create_task(attempt_log.run())
         try:
-            await attempt_log.record(Entry(DestinationUpdate(msg_id, endpoint_id, SENDING, None, 1)))
+            await attempt_log.record(
+                Entry(DestinationUpdate(msg_id, endpoint_id, SENDING, None, 1, utc(time.time())))
+            )
 
             # When PostgreSQL ends that connection's backend and the close lags behind the FATAL
             await terminate_backends(db_pool, name)
@@ -154,7 +156,9 @@ async def test_attempt_log_commits_after_a_restart_broke_its_pooled_connection(m
 
             # Then the next entry is committed all the same, and the writer is still there
             async with asyncio.timeout(10):
-                await attempt_log.record(Entry(DestinationUpdate(msg_id, endpoint_id, SUCCESS, None, 1)))
+                await attempt_log.record(
+                    Entry(DestinationUpdate(msg_id, endpoint_id, SUCCESS, None, 1, utc(time.time())))
+                )
             assert not writer.done(), writer.exception()
             assert attempt_log.healthy
             row = await db_pool.fetchrow(

@@ -20,21 +20,25 @@ import pytest
 from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS, UPDATE_ONE_DESTINATION
 from services.ingest.outbox import mark_published
 from services.ingest.store.messages import reset_destinations
+from shared.history_days import batch_days
 from shared.status import MessageStatus
+from shared.tasks import DeliveryTask
 
 
-async def _keys(world, count: int) -> list[tuple[str, str]]:
+async def _keys(world, count: int) -> list[DeliveryTask]:
+    """Destinations not yet flagged published, as the tasks that name them, in key order."""
     endpoint = await world.endpoint("http://127.0.0.1:9/unused")
     tasks = await world.send([endpoint], count=count)
     await world.pool.execute(
         "UPDATE message_destination SET published = false WHERE endpoint_id = $1", endpoint.id
     )
-    return sorted((t.msg_id, t.endpoint_id) for t in tasks)
+    return sorted(tasks, key=lambda t: (t.msg_id, t.endpoint_id))
 
 
-def _outcomes(keys: list[tuple[str, str]]) -> list[list]:
-    return [[k[0] for k in keys], [k[1] for k in keys], [MessageStatus.SUCCESS] * len(keys),
-            [None] * len(keys), [1] * len(keys)]  # fmt: skip
+def _outcomes(keys: list[DeliveryTask]) -> list[object]:
+    times = [k.created_datetime for k in keys]
+    return [[k.msg_id for k in keys], [k.endpoint_id for k in keys], [MessageStatus.SUCCESS] * len(keys),
+            [None] * len(keys), [1] * len(keys), times, *batch_days(times)]  # fmt: skip
 
 
 _ROW = """SELECT published, xmin::text AS version FROM message_destination
@@ -44,7 +48,7 @@ _LOCK = "SELECT 1 FROM message_destination WHERE msg_id = $1 AND endpoint_id = $
 
 @asynccontextmanager
 async def _while_held(
-    pool: asyncpg.Pool, key: tuple[str, str], statement: Callable[[asyncpg.Connection], Awaitable[object]]
+    pool: asyncpg.Pool, key: DeliveryTask, statement: Callable[[asyncpg.Connection], Awaitable[object]]
 ) -> AsyncIterator[asyncio.Task]:
     """``statement`` running on a connection of its own while another transaction holds
     ``key``'s row lock; on leaving, the lock is let go and the statement awaited."""
@@ -53,7 +57,7 @@ async def _while_held(
     running: asyncio.Task | None = None
     try:
         await holding.start()
-        await holder.execute(_LOCK, *key)
+        await holder.execute(_LOCK, key.msg_id, key.endpoint_id)
         running = asyncio.create_task(statement(conn))
         yield running
     finally:
@@ -64,10 +68,10 @@ async def _while_held(
         await pool.release(holder)
 
 
-async def _is_locked(pool: asyncpg.Pool, key: tuple[str, str]) -> bool:
+async def _is_locked(pool: asyncpg.Pool, key: DeliveryTask) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         try:
-            await conn.execute(_LOCK + " NOWAIT", *key)
+            await conn.execute(_LOCK + " NOWAIT", key.msg_id, key.endpoint_id)
         except asyncpg.LockNotAvailableError:
             return True
     return False
@@ -124,11 +128,11 @@ async def test_an_outcome_flags_its_destination_published_and_the_flag_batch_ski
     await world.pool.execute(UPDATE_DESTINATIONS, *_outcomes(keys[:2]))
     await world.pool.execute(UPDATE_ONE_DESTINATION, *_outcomes(keys[2:]))
     # Then each is published
-    before = {key: await world.pool.fetchrow(_ROW, *key) for key in keys}
+    before = {k.msg_id: await world.pool.fetchrow(_ROW, k.msg_id, k.endpoint_id) for k in keys}
     assert all(row["published"] for row in before.values())
     # And ingest's late flag batch does not write the rows again
     await mark_published(world.pool, keys)
-    after = {key: await world.pool.fetchrow(_ROW, *key) for key in keys}
+    after = {k.msg_id: await world.pool.fetchrow(_ROW, k.msg_id, k.endpoint_id) for k in keys}
     assert {k: r["version"] for k, r in after.items()} == {k: r["version"] for k, r in before.items()}
 
 
@@ -138,10 +142,12 @@ async def test_an_outcome_leaves_a_resent_row_for_the_relay(world) -> None:
     or the outbox relay would never send it if that publish was lost."""
     (key,) = await _keys(world, 1)
     await world.pool.execute(
-        "UPDATE message_destination SET trigger_type = 1 WHERE msg_id = $1 AND endpoint_id = $2", *key
+        "UPDATE message_destination SET trigger_type = 1 WHERE msg_id = $1 AND endpoint_id = $2",
+        key.msg_id,
+        key.endpoint_id,
     )
     await world.pool.execute(UPDATE_ONE_DESTINATION, *_outcomes([key]))
-    assert not (await world.pool.fetchrow(_ROW, *key))["published"]
+    assert not (await world.pool.fetchrow(_ROW, key.msg_id, key.endpoint_id))["published"]
 
 
 async def test_a_recover_locks_its_rows_in_key_order(world) -> None:
@@ -151,17 +157,20 @@ async def test_a_recover_locks_its_rows_in_key_order(world) -> None:
     await world.pool.execute(
         "UPDATE message_destination SET status = $1, published = true WHERE endpoint_id = $2",
         MessageStatus.FAIL,
-        first[1],
+        first.endpoint_id,
     )
     await world.pool.execute(
         "UPDATE message_destination SET updated_at = now() + interval '1 s'"
         " WHERE msg_id = $1 AND endpoint_id = $2",
-        *first,
+        first.msg_id,
+        first.endpoint_id,
     )
 
     # When a recover resets both (Svix's POST .../endpoint/{id}/recover)
     def recover_all(conn: asyncpg.Connection) -> Awaitable[object]:
-        return reset_destinations(conn, f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}", first[1])
+        return reset_destinations(
+            conn, f"d.endpoint_id = $1 AND d.status = {MessageStatus.FAIL:d}", first.endpoint_id
+        )
 
     async with _while_held(world.pool, first, recover_all) as recover:
         await asyncio.sleep(0.5)
