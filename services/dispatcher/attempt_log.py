@@ -265,8 +265,9 @@ class AttemptLog:
         healthy, failing = endpoint_health(entries)
         async with self._pool.acquire() as conn, conn.transaction():
             if attempts:
-                columns = [list(c) for c in zip(*(a.values() for a in attempts), strict=True)]
-                await conn.execute(INSERT_ATTEMPTS, *columns, *batch_days(columns[-1]))
+                columns = (list(c) for c in zip(*(a.values() for a in attempts), strict=True))
+                days = batch_days([a.msg_created_at for a in attempts])
+                await conn.execute(INSERT_ATTEMPTS, *columns, *days)
             msg_times = [d.msg_created_at for d in destinations]
             await conn.execute(
                 UPDATE_DESTINATIONS if len(destinations) > 1 else UPDATE_ONE_DESTINATION,

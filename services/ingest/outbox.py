@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 import structlog
@@ -53,9 +55,19 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
-async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, tasks: Iterable[DeliveryTask]) -> None:
-    """Flags the tasks' destinations published (the task carries its message's time)."""
-    keys = [(t.msg_id, t.endpoint_id, t.created_datetime) for t in tasks]
+class Published(NamedTuple):
+    """A destination to flag published, and its message's time (which day to look in)."""
+
+    msg_id: str
+    endpoint_id: str
+    msg_created_at: datetime
+
+    @classmethod
+    def of(cls, task: DeliveryTask) -> Published:
+        return cls(task.msg_id, task.endpoint_id, task.created_datetime)
+
+
+async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, keys: list[Published]) -> None:
     if not keys:
         return
     msg_ids, endpoint_ids, times = zip(*keys, strict=True)
@@ -68,10 +80,10 @@ class PublishedMarker:
     def __init__(self, pool: asyncpg.Pool, interval: float = 0.05) -> None:
         self._pool = pool
         self._interval = interval
-        self._pending: list[DeliveryTask] = []
+        self._pending: list[Published] = []
 
     def add(self, tasks: Iterable[DeliveryTask]) -> None:
-        self._pending.extend(tasks)
+        self._pending.extend(Published.of(t) for t in tasks)
 
     async def flush(self) -> None:
         if not self._pending:
@@ -120,7 +132,7 @@ class OutboxRelay:
             tasks = [task_from_row(r) for r in rows]
             if not await self._publisher.publish(tasks):
                 return 0
-            await mark_published(conn, tasks)
+            await mark_published(conn, [Published.of(t) for t in tasks])
         log.info("outbox relayed unpublished deliveries", count=len(tasks))
         return len(tasks)
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from services.dispatcher.attempt_log import (
     SUCCESS,
@@ -18,25 +21,34 @@ from services.dispatcher.attempt_log import (
     utc,
 )
 from services.dispatcher.attempt_sql import INSERT_ATTEMPTS, UPDATE_DESTINATIONS
-from services.ingest.outbox import mark_published
+from services.ingest.outbox import Published, mark_published
 from shared.history_days import batch_days
 from shared.ids import new_id
+from shared.partitions import HISTORY_TABLES, Partition
 from shared.signing import new_secret
 from shared.tasks import DeliveryTask
 
 PAST_DAYS = 40
 
 
-async def with_history(pool) -> None:
-    """Daily partitions for the last ``PAST_DAYS`` days, as retention keeps them."""
+@pytest.fixture
+async def history(db_pool) -> AsyncIterator[None]:
+    """Daily partitions for the last ``PAST_DAYS`` days, as retention keeps them; dropped
+    after the test (the database is the session's)."""
     today = datetime.now(UTC).date()
-    for back in range(1, PAST_DAYS + 1):
-        day = today - timedelta(days=back)
-        for table in ("message", "message_destination", "message_attempt"):
-            await pool.execute(
-                f'CREATE TABLE IF NOT EXISTS "{table}_p{day:%Y%m%d}" PARTITION OF "{table}"'
-                f" FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
-            )
+    made = [
+        Partition(table, today - timedelta(days=back))
+        for back in range(1, PAST_DAYS + 1)
+        for table in HISTORY_TABLES
+    ]
+    for part in made:
+        await db_pool.execute(
+            f'CREATE TABLE IF NOT EXISTS "{part.name}" PARTITION OF "{part.table}"'
+            f" FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
+        )
+    yield
+    for part in made:
+        await db_pool.execute(f'DROP TABLE IF EXISTS "{part.name}"')
 
 
 async def a_destination(pool, created_at: datetime) -> tuple[str, str, str]:
@@ -76,24 +88,34 @@ def delivered(app_id: str, endpoint_id: str, msg_id: str, task_time: float) -> E
     return Entry(update, attempt, True)
 
 
-async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_outcome(db_pool):
+async def record(pool, *entries: Entry) -> None:
+    """``entries`` through the attempt log, committed in one batch."""
+    log = AttemptLog(pool, disable_after=86400, flush_seconds=0.05, flush_rows=len(entries))
+    writer = asyncio.create_task(log.run())
+    try:
+        await asyncio.wait_for(asyncio.gather(*(log.record(e) for e in entries)), 10)
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+
+def just_before_midnight(days_ago: int) -> datetime:
+    """0.4 ms before the end of that day: its task's time, to the millisecond, is the next day."""
+    day = datetime.now(UTC).date() - timedelta(days=days_ago)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-400)
+
+
+async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_outcome(db_pool, history):
     # Given a message created 0.4 ms before midnight, whose task carries its time rounded
     # to the millisecond: midnight, the next day's partition
-    await with_history(db_pool)
-    day = datetime.now(UTC).date() - timedelta(days=3)
-    created = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-400)
+    created = just_before_midnight(3)
+    day = created.date()
     app_id, endpoint_id, msg_id = await a_destination(db_pool, created)
     task_time = round(created.timestamp() * 1000) / 1000
     assert utc(task_time).date() == day + timedelta(days=1)
 
     # When the attempt log writes its delivery
-    log = AttemptLog(db_pool, disable_after=86400, flush_seconds=0.01, flush_rows=10)
-    writer = asyncio.create_task(log.run())
-    try:
-        await asyncio.wait_for(log.record(delivered(app_id, endpoint_id, msg_id, task_time)), 10)
-    finally:
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+    await record(db_pool, delivered(app_id, endpoint_id, msg_id, task_time))
 
     # Then the attempt is stored and the destination delivered, in the message's own day
     assert await db_pool.fetchval("SELECT count(*) FROM message_attempt WHERE msg_id = $1", msg_id) == 1
@@ -115,9 +137,27 @@ def partitions_searched(plan: list[str], table: str) -> set[str]:
     return {m.group(1) for line in plan if "never executed" not in line and (m := pattern.search(line))}
 
 
-async def test_the_lookups_search_the_days_around_the_message_not_all_history(db_pool):
+async def test_one_batch_of_messages_days_and_weeks_apart_gets_every_attempt_and_outcome(db_pool, history):
+    # Given destinations of a message made just before a midnight 3 days ago, one 30 days
+    # old and one of now
+    times = [just_before_midnight(3), datetime.now(UTC) - timedelta(days=30), datetime.now(UTC)]
+    made = [await a_destination(db_pool, at) for at in times]
+    # When the attempt log writes their deliveries in one batch
+    await record(
+        db_pool,
+        *(delivered(*ids, round(at.timestamp() * 1000) / 1000) for ids, at in zip(made, times, strict=True)),
+    )
+    # Then each has its attempt and its outcome
+    for _, _, msg_id in made:
+        assert await db_pool.fetchval("SELECT count(*) FROM message_attempt WHERE msg_id = $1", msg_id) == 1
+        row = await db_pool.fetchrow(
+            "SELECT status, attempt_count FROM message_destination WHERE msg_id = $1", msg_id
+        )
+        assert (row["status"], row["attempt_count"]) == (SUCCESS, 1)
+
+
+async def test_the_lookups_search_the_days_around_the_message_not_all_history(db_pool, history):
     # Given 40 days of partitions and a message of today
-    await with_history(db_pool)
     now = datetime.now(UTC)
     app_id, endpoint_id, msg_id = await a_destination(db_pool, now)
     entry = delivered(app_id, endpoint_id, msg_id, round(now.timestamp() * 1000) / 1000)
@@ -148,14 +188,12 @@ async def test_the_lookups_search_the_days_around_the_message_not_all_history(db
     assert await db_pool.fetchval("SELECT count(*) FROM message_attempt WHERE msg_id = $1", msg_id) == 1
 
 
-async def test_ingests_published_flag_finds_a_destination_made_in_a_days_last_millisecond(db_pool):
+async def test_ingests_published_flag_finds_a_destination_made_in_a_days_last_millisecond(db_pool, history):
     # Given the destination of a message made 0.4 ms before midnight, its task's time midnight
-    await with_history(db_pool)
-    day = datetime.now(UTC).date() - timedelta(days=2)
-    created = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-400)
+    created = just_before_midnight(2)
     app_id, endpoint_id, msg_id = await a_destination(db_pool, created)
     task = DeliveryTask(msg_id, app_id, endpoint_id, "t", round(created.timestamp() * 1000) / 1000, b"{}")
     # When ingest flags it published
-    await mark_published(db_pool, [task])
+    await mark_published(db_pool, [Published.of(task)])
     # Then it is
     assert await db_pool.fetchval("SELECT published FROM message_destination WHERE msg_id = $1", msg_id)

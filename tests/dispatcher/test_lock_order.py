@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from services.dispatcher.attempt_sql import UPDATE_DESTINATIONS, UPDATE_ONE_DESTINATION
-from services.ingest.outbox import mark_published
+from services.ingest.outbox import Published, mark_published
 from services.ingest.store.messages import reset_destinations
 from shared.history_days import batch_days
 from shared.status import MessageStatus
@@ -85,7 +85,7 @@ async def test_each_batch_update_locks_its_rows_in_key_order(world, statement: s
     # When a batch names them in the reverse order
     def batch(conn: asyncpg.Connection) -> Awaitable[object]:
         if statement == "published flags":
-            return mark_published(conn, [second, first])
+            return mark_published(conn, [Published.of(second), Published.of(first)])
         return conn.execute(UPDATE_DESTINATIONS, *_outcomes([second, first]))
 
     async with _while_held(world.pool, second, batch) as update:
@@ -106,7 +106,7 @@ async def test_flags_and_outcomes_side_by_side_never_deadlock(world) -> None:
     async def flags() -> None:
         async with world.pool.acquire() as conn:
             for _ in range(40):
-                await mark_published(conn, rng.sample(keys, 30))
+                await mark_published(conn, [Published.of(k) for k in rng.sample(keys, 30)])
 
     async def outcomes() -> None:
         async with world.pool.acquire() as conn:
@@ -131,7 +131,7 @@ async def test_an_outcome_flags_its_destination_published_and_the_flag_batch_ski
     before = {k.msg_id: await world.pool.fetchrow(_ROW, k.msg_id, k.endpoint_id) for k in keys}
     assert all(row["published"] for row in before.values())
     # And ingest's late flag batch does not write the rows again
-    await mark_published(world.pool, keys)
+    await mark_published(world.pool, [Published.of(k) for k in keys])
     after = {k.msg_id: await world.pool.fetchrow(_ROW, k.msg_id, k.endpoint_id) for k in keys}
     assert {k: r["version"] for k, r in after.items()} == {k: r["version"] for k, r in before.items()}
 
