@@ -25,7 +25,6 @@ from services.ingest.outbox import Published, mark_published
 from shared.history_days import batch_days
 from shared.ids import new_id
 from shared.partitions import HISTORY_TABLES, Partition
-from shared.signing import new_secret
 from shared.tasks import DeliveryTask
 
 PAST_DAYS = 40
@@ -33,33 +32,31 @@ PAST_DAYS = 40
 
 @pytest.fixture
 async def history(db_pool) -> AsyncIterator[None]:
-    """Daily partitions for the last ``PAST_DAYS`` days, as retention keeps them; dropped
-    after the test (the database is the session's)."""
+    """Daily partitions for the last ``PAST_DAYS`` days, as retention keeps them. Those it
+    made are dropped after the test (the database is the session's; yesterday's may be
+    the migrations' own, made while it was today)."""
     today = datetime.now(UTC).date()
-    made = [
+    wanted = [
         Partition(table, today - timedelta(days=back))
         for back in range(1, PAST_DAYS + 1)
         for table in HISTORY_TABLES
     ]
+    existing = set(await db_pool.fetchval("SELECT array_agg(relname::text) FROM pg_class"))
+    made = [part for part in wanted if part.name not in existing]
     for part in made:
         await db_pool.execute(
-            f'CREATE TABLE IF NOT EXISTS "{part.name}" PARTITION OF "{part.table}"'
+            f'CREATE TABLE "{part.name}" PARTITION OF "{part.table}"'
             f" FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
         )
     yield
     for part in made:
-        await db_pool.execute(f'DROP TABLE IF EXISTS "{part.name}"')
+        await db_pool.execute(f'DROP TABLE "{part.name}"')
 
 
-async def a_destination(pool, created_at: datetime) -> tuple[str, str, str]:
-    app_id, endpoint_id, msg_id = new_id("app"), new_id("ep"), new_id("msg", created_at.timestamp())
-    await pool.execute("INSERT INTO application (id, name) VALUES ($1, 'partitions')", app_id)
-    await pool.execute(
-        "INSERT INTO endpoint (id, app_id, url, secret) VALUES ($1, $2, 'http://127.0.0.1:9/', $3)",
-        endpoint_id,
-        app_id,
-        new_secret(),
-    )
+async def a_destination(world, created_at: datetime) -> tuple[str, str, str]:
+    endpoint = await world.endpoint("http://127.0.0.1:9/")
+    app_id, endpoint_id, msg_id = world.app_id, endpoint.id, new_id("msg", created_at.timestamp())
+    pool = world.pool
     await pool.execute(
         "INSERT INTO message (id, app_id, event_type, payload, created_at) VALUES ($1, $2, 't', '{}', $3)",
         msg_id,
@@ -105,12 +102,14 @@ def just_before_midnight(days_ago: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-400)
 
 
-async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_outcome(db_pool, history):
+async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_outcome(
+    world, db_pool, history
+):
     # Given a message created 0.4 ms before midnight, whose task carries its time rounded
     # to the millisecond: midnight, the next day's partition
     created = just_before_midnight(3)
     day = created.date()
-    app_id, endpoint_id, msg_id = await a_destination(db_pool, created)
+    app_id, endpoint_id, msg_id = await a_destination(world, created)
     task_time = round(created.timestamp() * 1000) / 1000
     assert utc(task_time).date() == day + timedelta(days=1)
 
@@ -137,11 +136,13 @@ def partitions_searched(plan: list[str], table: str) -> set[str]:
     return {m.group(1) for line in plan if "never executed" not in line and (m := pattern.search(line))}
 
 
-async def test_one_batch_of_messages_days_and_weeks_apart_gets_every_attempt_and_outcome(db_pool, history):
+async def test_one_batch_of_messages_days_and_weeks_apart_gets_every_attempt_and_outcome(
+    world, db_pool, history
+):
     # Given destinations of a message made just before a midnight 3 days ago, one 30 days
     # old and one of now
     times = [just_before_midnight(3), datetime.now(UTC) - timedelta(days=30), datetime.now(UTC)]
-    made = [await a_destination(db_pool, at) for at in times]
+    made = [await a_destination(world, at) for at in times]
     # When the attempt log writes their deliveries in one batch
     await record(
         db_pool,
@@ -156,10 +157,10 @@ async def test_one_batch_of_messages_days_and_weeks_apart_gets_every_attempt_and
         assert (row["status"], row["attempt_count"]) == (SUCCESS, 1)
 
 
-async def test_the_lookups_search_the_days_around_the_message_not_all_history(db_pool, history):
+async def test_the_lookups_search_the_days_around_the_message_not_all_history(world, db_pool, history):
     # Given 40 days of partitions and a message of today
     now = datetime.now(UTC)
-    app_id, endpoint_id, msg_id = await a_destination(db_pool, now)
+    app_id, endpoint_id, msg_id = await a_destination(world, now)
     entry = delivered(app_id, endpoint_id, msg_id, round(now.timestamp() * 1000) / 1000)
     window = batch_days([entry.destination.msg_created_at])
     async with db_pool.acquire() as conn:
@@ -188,10 +189,12 @@ async def test_the_lookups_search_the_days_around_the_message_not_all_history(db
     assert await db_pool.fetchval("SELECT count(*) FROM message_attempt WHERE msg_id = $1", msg_id) == 1
 
 
-async def test_ingests_published_flag_finds_a_destination_made_in_a_days_last_millisecond(db_pool, history):
+async def test_ingests_published_flag_finds_a_destination_made_in_a_days_last_millisecond(
+    world, db_pool, history
+):
     # Given the destination of a message made 0.4 ms before midnight, its task's time midnight
     created = just_before_midnight(2)
-    app_id, endpoint_id, msg_id = await a_destination(db_pool, created)
+    app_id, endpoint_id, msg_id = await a_destination(world, created)
     task = DeliveryTask(msg_id, app_id, endpoint_id, "t", round(created.timestamp() * 1000) / 1000, b"{}")
     # When ingest flags it published
     await mark_published(db_pool, [Published.of(task)])
