@@ -20,6 +20,7 @@ from one writes the named layout until no older dispatcher runs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -45,6 +46,15 @@ H_CREATED = "x-hookline-created-at"
 H_ATTEMPT = "x-hookline-attempt"  # 1 for the first attempt of this task
 H_TRIGGER = "x-hookline-trigger"  # 0 scheduled, 1 manual (resend / recover)
 H_TRACE = "traceparent"  # W3C trace context of the message's trace, when tracing is on
+
+# A message's time can be no earlier than the KSUID epoch (its id holds that time,
+# shared/ids.py) and no later than a day past the reader's clock (PostgreSQL's now() made
+# it, and clocks differ by far less). A task whose time is outside is no message's task:
+# the attempt log looks for its rows within a day of that time (shared/history_days.py),
+# so it would be delivered and leave no record; far enough out, the time is no date at all
+# and settling it failed after the POST, again and again until the poison limit.
+_EARLIEST_CREATED = 1_400_000_000
+_AHEAD_OF_THE_CLOCK = 86_400
 
 TRIGGER_SCHEDULED = 0
 TRIGGER_MANUAL = 1
@@ -165,13 +175,13 @@ class DeliveryTask:
                 app_id=app_id,
                 endpoint_id=endpoint_id,
                 event_type=event_type,
-                created_at=int(created_ms) / 1000,
+                created_at=_a_message_time(int(created_ms) / 1000),
                 payload=body,
                 attempt=int(attempt),
                 trigger=int(trigger),
                 traceparent=_text(h.get(H_TRACE)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: 400 digits of ms
             raise MalformedTask(f"not a delivery task: {exc}") from exc
 
     @classmethod
@@ -181,7 +191,7 @@ class DeliveryTask:
             app_id=str(h[H_APP]),
             endpoint_id=str(h[H_ENDPOINT]),
             event_type=str(h[H_EVENT_TYPE]),
-            created_at=_created_seconds(h[H_CREATED]),
+            created_at=_a_message_time(_created_seconds(h[H_CREATED])),
             payload=body,
             attempt=int(h.get(H_ATTEMPT, 1)),  # type: ignore[arg-type]
             trigger=int(h.get(H_TRIGGER, TRIGGER_SCHEDULED)),  # type: ignore[arg-type]
@@ -197,6 +207,15 @@ def _text(raw: object) -> str | None:
     if isinstance(raw, bytes):  # pamqp reads an AMQP long string as bytes
         return raw.decode(errors="replace")
     return raw if isinstance(raw, str) else None
+
+
+def _a_message_time(seconds: float) -> float:
+    if not _EARLIEST_CREATED <= seconds <= time.time() + _AHEAD_OF_THE_CLOCK:  # NaN fails too
+        raise ValueError(
+            f"created-at {seconds!r} (unix seconds) is no message's time:"
+            " a message's is from 2014-05-13 to a day past this clock"
+        )
+    return seconds
 
 
 def _created_seconds(raw: object) -> float:

@@ -6,13 +6,11 @@ wait; at most ``flush_rows`` a commit) in one transaction of three set-based
 statements, then wakes the waiters. A delivery's AMQP message is acked only after
 that, so a crash never loses an attempt.
 
-The wait costs a delivery nothing on the way to its receiver (the POST came first), only
-a prefetch slot; so the writer lingers whatever the load. It used to commit at once when
-idle, which at moderate load meant a commit of two or three rows every few milliseconds:
-at half of the pipeline's maximum the machine was 85-97 % busy, much of PostgreSQL's
-share in those commits (2026-12-04, docs/performance.md). An ``urgent`` entry is
-committed at once: an ordered endpoint's lane waits for each attempt's commit before
-its next POST.
+The wait costs a delivery only a prefetch slot (the POST came first), so the writer
+lingers whatever the load: committing at once when idle meant commits of two or three rows
+every few milliseconds at moderate load, much of PostgreSQL's share of a machine 85-97 %
+busy (2026-12-04, docs/performance.md). An ``urgent`` entry is committed at once: an
+ordered endpoint's lane waits for each attempt's commit before its next POST.
 
 When PostgreSQL is away the writer retries with backoff and the waiters keep their
 messages unacked: consumption stalls instead of POSTing without a record, and resumes
@@ -57,6 +55,7 @@ from services.dispatcher.attempt_sql import (
 )
 from services.dispatcher.metrics import ATTEMPT_LOG_REFUSED, ENDPOINTS_DISABLED
 from services.dispatcher.refusals import AttemptNotStored, database_away, refusal_reason
+from services.dispatcher.unmatched import count_unmatched, rows
 from shared.history_days import batch_days
 from shared.status import MessageStatus
 
@@ -263,13 +262,14 @@ class AttemptLog:
         attempts = [e.attempt for e in entries if e.attempt is not None]
         destinations = merge_destinations(entries)
         healthy, failing = endpoint_health(entries)
+        inserted = 0
         async with self._pool.acquire() as conn, conn.transaction():
             if attempts:
                 columns = (list(c) for c in zip(*(a.values() for a in attempts), strict=True))
                 days = batch_days([a.msg_created_at for a in attempts])
-                await conn.execute(INSERT_ATTEMPTS, *columns, *days)
+                inserted = rows(await conn.execute(INSERT_ATTEMPTS, *columns, *days))
             msg_times = [d.msg_created_at for d in destinations]
-            await conn.execute(
+            updated = await conn.execute(
                 UPDATE_DESTINATIONS if len(destinations) > 1 else UPDATE_ONE_DESTINATION,
                 [d.msg_id for d in destinations],
                 [d.endpoint_id for d in destinations],
@@ -288,6 +288,7 @@ class AttemptLog:
                 disabled = await conn.fetch(DISABLE, ids, self._disable_after)
             # In this transaction: an event exists if and only if its outcome does.
             await operational.report(conn, entries, disabled)
+        count_unmatched(len(attempts) - inserted, len(destinations) - rows(updated))
         for row in disabled:
             ENDPOINTS_DISABLED.inc()
             log.warning(

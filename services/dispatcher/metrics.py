@@ -50,6 +50,12 @@ ATTEMPT_LOG_REFUSED = Counter(
     "Attempt-log entries PostgreSQL refused for their data: stored reduced (without the response) or dropped",
     ["outcome"],
 )
+ATTEMPT_LOG_UNMATCHED = Counter(
+    "hookline_attempt_log_unmatched_total",
+    "Attempt-log rows not written as nothing matched them: an attempt or outcome whose message,"
+    " destination or endpoint is gone (deleted, or past retention), or an attempt written already",
+    ["row"],
+)
 POISONED = Counter(
     "hookline_deliveries_poisoned_total",
     "Tasks dead-lettered after failing to settle HOOKLINE_POISON_DELIVERIES times",

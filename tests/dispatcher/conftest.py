@@ -140,6 +140,14 @@ class World:
         self, endpoints: list[EndpointRow], count: int = 1, **payload: object
     ) -> list[DeliveryTask]:
         """Commit ``count`` messages, each to every endpoint, and publish their tasks."""
+        tasks = await self.commit(endpoints, count, **payload)
+        await self.publish(tasks)
+        return tasks
+
+    async def commit(
+        self, endpoints: list[EndpointRow], count: int = 1, **payload: object
+    ) -> list[DeliveryTask]:
+        """``send`` without the publish: the committed messages' tasks, to publish as they are or not."""
         tasks, messages, destinations = [], [], []
         for n in range(count):
             msg_id, created = new_id("msg"), time.time()
@@ -158,7 +166,6 @@ class World:
                 records=destinations,
                 columns=["msg_id", "endpoint_id", "app_id", "published"],
             )
-        await self.publish(tasks)
         return tasks
 
     async def publish(self, tasks: list[DeliveryTask]) -> None:

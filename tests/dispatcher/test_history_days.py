@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.dispatcher.attempt_log import (
     SUCCESS,
@@ -200,3 +201,29 @@ async def test_ingests_published_flag_finds_a_destination_made_in_a_days_last_mi
     await mark_published(db_pool, [Published.of(task)])
     # Then it is
     assert await db_pool.fetchval("SELECT published FROM message_destination WHERE msg_id = $1", msg_id)
+
+
+def unmatched(row: str) -> float:
+    return REGISTRY.get_sample_value("hookline_attempt_log_unmatched_total", {"row": row}) or 0.0
+
+
+async def test_a_delivery_whose_time_is_days_off_its_messages_is_counted_not_written(world, db_pool, history):
+    # Given a message of 10 days ago and one of now, and a task of the old one that carries
+    # a time 3 days later than its message's (a plausible time, but not its message's)
+    old, now = datetime.now(UTC) - timedelta(days=10), datetime.now(UTC)
+    stray, fine = await a_destination(world, old), await a_destination(world, now)
+    before = unmatched("attempt"), unmatched("outcome")
+    # When the attempt log writes both deliveries in one batch
+    await record(
+        db_pool,
+        delivered(*stray, (old + timedelta(days=3)).timestamp()),
+        delivered(*fine, round(now.timestamp() * 1000) / 1000),
+    )
+    # Then the one of now is written, and the stray one is not, but counted
+    for (_, _, msg_id), written in ((fine, 1), (stray, 0)):
+        count = await db_pool.fetchval("SELECT count(*) FROM message_attempt WHERE msg_id = $1", msg_id)
+        attempts = await db_pool.fetchval(
+            "SELECT attempt_count FROM message_destination WHERE msg_id = $1", msg_id
+        )
+        assert (count, attempts) == (written, written)
+    assert (unmatched("attempt"), unmatched("outcome")) == (before[0] + 1, before[1] + 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from dataclasses import replace
 
 import aio_pika
 import aiohttp
@@ -103,6 +105,30 @@ async def test_malformed_tasks_are_dead_lettered_and_deleted_endpoints_skipped(
     assert dead.body == b'{"no": "headers"}'
     assert "not a delivery task" in dead.headers[H_DEAD_REASON]
     assert task.endpoint_id == ep.id
+
+
+async def test_a_task_whose_time_is_no_messages_is_dead_lettered_unsent(settings, world, receiver):
+    # The attempt log looks for a delivery's rows within a day of its message's time: a task
+    # carrying another time would be POSTed and leave no record (or, past year 9999, fail
+    # to settle after every POST until the poison limit).
+    far, ahead, fine = [await world.endpoint(f"{receiver.url}/{path}") for path in ("far", "ahead", "fine")]
+    far_task, ahead_task = await world.commit([far, ahead])
+    await world.publish(
+        [replace(far_task, created_at=1e14), replace(ahead_task, created_at=time.time() + 7 * 86_400)]
+    )
+    async with running_dispatcher(settings):
+        await world.send([fine])
+        await receiver.wait_for(lambda: len(receiver.at("/fine")) == 1)
+        await eventually(lambda: _depth(world, world.topology.dead_queue, 2))
+        await eventually(lambda: _depth(world, world.topology.dispatch_queue, 0))
+    assert receiver.at("/far") == receiver.at("/ahead") == []
+    queue = await world.channel.get_queue(world.topology.dead_queue)
+    reasons = [(await queue.get(no_ack=True)).headers[H_DEAD_REASON] for _ in range(2)]
+    assert all("is no message's time" in str(reason) for reason in reasons), reasons
+    for task in (far_task, ahead_task):  # untouched: the API still shows them pending, unattempted
+        row = await world.destination(task.msg_id, task.endpoint_id)
+        assert (row["attempt_count"], row["published"]) == (0, True)
+        assert await world.attempts(task.endpoint_id) == []
 
 
 async def _depth(world, queue: str, expected: int) -> bool:

@@ -57,10 +57,10 @@ def test_a_task_survives_its_header_table_to_the_millisecond():
 
 
 def test_an_event_type_with_spaces_and_a_header_read_as_bytes_survive():
-    task = DeliveryTask("msg_1", "app_1", "ep_1", "odd type  name", 1.5, b"{}", attempt=2)
+    task = DeliveryTask("msg_1", "app_1", "ep_1", "odd type  name", 1_700_000_000.5, b"{}", attempt=2)
     headers = {H_TASK: str(task.headers()[H_TASK]).encode()}
     back = DeliveryTask.from_parts(headers, b"{}", task.message_id)
-    assert (back.event_type, back.created_at, back.attempt) == ("odd type  name", 1.5, 2)
+    assert (back.event_type, back.created_at, back.attempt) == ("odd type  name", 1_700_000_000.5, 2)
 
 
 def test_a_task_in_the_named_headers_of_before_is_still_read():
@@ -100,6 +100,42 @@ def test_a_created_time_that_is_no_number_makes_the_task_malformed():
 def test_a_packed_header_that_does_not_parse_makes_the_task_malformed(packed, message_id):
     with pytest.raises(MalformedTask):
         DeliveryTask.from_parts({H_TASK: packed}, b"{}", message_id)
+
+
+def _a_day_from_now_ms(extra_ms: int) -> int:
+    return round(time.time() * 1000) + 86_400_000 + extra_ms
+
+
+@pytest.mark.parametrize(
+    "created_ms",
+    [
+        "0",
+        "1399999999999",  # a millisecond before the KSUID epoch: no message id is older
+        "-1",
+        "100000000000000000",  # year 3170843: no date, and settling it used to fail after the POST
+        "9" * 400,  # too large for a float
+        "later",  # replaced below: a minute past a day ahead of this clock
+    ],
+)
+def test_a_time_that_is_no_messages_makes_the_task_malformed(created_ms):
+    if created_ms == "later":
+        created_ms = str(_a_day_from_now_ms(60_000))
+    with pytest.raises(MalformedTask, match=r"no message's time|too large"):
+        DeliveryTask.from_parts({H_TASK: f"1 app_1 1 0 {created_ms} t"}, b"{}", "msg_1:ep_1")
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), 0.0, 1e300, "1e400"])
+def test_a_named_layout_time_that_is_no_messages_makes_the_task_malformed(seconds):
+    headers = {**named_headers(DeliveryTask("m", "a", "e", "t", 0.0, b"")), H_CREATED: seconds}
+    with pytest.raises(MalformedTask, match="no message's time"):
+        DeliveryTask.from_parts(headers, b"")
+
+
+def test_the_edges_of_a_messages_time_are_read():
+    # The KSUID epoch itself, and a day ahead less a minute (clocks differ by far less).
+    for created_ms in (1_400_000_000_000, _a_day_from_now_ms(-60_000)):
+        task = DeliveryTask.from_parts({H_TASK: f"1 app_1 1 0 {created_ms} t"}, b"{}", "msg_1:ep_1")
+        assert task.created_at == created_ms / 1000
 
 
 def test_a_process_told_to_write_the_named_layout_writes_what_older_dispatchers_read():
