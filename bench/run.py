@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench import ceilings, delivery, peer
+from bench import autovacuum, ceilings, delivery, peer
+from bench.history_load import Shape, load_history
 from bench.hygiene import clean_slate
 from bench.load import http_ingest_rate, publish_ingest_events
 from bench.ordered import ordered_rates
@@ -296,12 +297,17 @@ async def main_latency() -> None:
     print(f"\nlogs: {logdir}")
 
 
-async def main_delivery(rounds: int, profile: Path | None) -> None:
+async def main_delivery(rounds: int, profile: Path | None, history_days: int = 0) -> None:
     """Only the minimal loop and one dispatcher process, alternating (about 40 s a round):
     the loop for tuning the dispatcher. CPU per delivery is the steadier figure on a
-    shared machine; the ratio of the two CPU costs is what delivery per process can reach."""
+    shared machine; the ratio of the two CPU costs is what delivery per process can reach.
+    ``history_days``: first load that many days of history (``HISTORY_PER_DAY`` messages a
+    day, bench/history_load.py), so the delivery path runs among a retention's partitions
+    rather than a fresh database's eight."""
     results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "rounds": []}
     async with clean_slate(AMQP_URL) as logdir:
+        if history_days:
+            results["history"] = await _load_history(history_days)
         receiver = start_receiver()
         try:
             for index in range(rounds):
@@ -334,6 +340,26 @@ async def main_delivery(rounds: int, profile: Path | None) -> None:
             receiver.stop()
     save(results, "delivery.json")
     print(f"logs: {logdir}\nresults: {RESULTS / 'delivery.json'}")
+
+
+HISTORY_PER_DAY = 2_000
+
+
+async def _load_history(days: int) -> dict[str, object]:
+    shape = Shape(messages=days * HISTORY_PER_DAY, days=days)
+    loaded = await load_history(BENCH_DB, shape)
+    await autovacuum.catch_up()
+    async with asyncpg.create_pool(BENCH_DB, min_size=1, max_size=1) as pool:
+        partitions = await pool.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'message_attempt'::regclass"
+        )
+    print(
+        f"history: {loaded.counts['message']:,} messages, {loaded.counts['destination']:,} destinations,"
+        f" {loaded.counts['attempt']:,} attempts over {days} days ({partitions} partitions a table),"
+        f" loaded in {loaded.seconds:.0f} s",
+        flush=True,
+    )
+    return {"days": days, "partitions": partitions, **loaded.counts}
 
 
 async def main_ingest_http(seconds: int, profile: Path | None) -> None:
@@ -420,6 +446,12 @@ def parse_args() -> argparse.Namespace:
         help="loop/dispatcher pairs (--only delivery), 1/4-shard pairs (--only shards)",
     )
     parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="--only delivery among this many days of history (2,000 messages a day; 90: default retention)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="py-spy raw profile of ingest, or of the last round's dispatcher (--only)",
@@ -437,7 +469,7 @@ if __name__ == "__main__":
     elif args.only == "ingest-schema":
         asyncio.run(main_ingest_schema(min(args.seconds, 5)))
     elif args.only == "delivery":
-        asyncio.run(main_delivery(args.rounds, args.profile))
+        asyncio.run(main_delivery(args.rounds, args.profile, args.history_days))
     elif args.only == "latency":
         asyncio.run(main_latency())
     elif args.only == "ordered":
