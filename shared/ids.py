@@ -61,5 +61,24 @@ def boundary_id(prefix: str, at: float) -> str:
     return f"{prefix}_{_base62(int.from_bytes(raw, 'big'))}"
 
 
+_DIGITS = {c: n for n, c in enumerate(_ALPHABET)}
+
+
+def created_at(value: str, prefix: str) -> float | None:
+    """When the id of ``prefix`` was made (unix seconds, to 1/256 s), or None for a value
+    that is not such an id: the time its KSUID holds, read back."""
+    if not has_prefix(value, prefix):
+        return None
+    number = 0
+    for char in value[len(prefix) + 1 :]:
+        if (digit := _DIGITS.get(char)) is None:
+            return None
+        number = number * 62 + digit
+    if number >> (_RANDOM_BITS + 40):  # more than the 20 bytes a KSUID holds
+        return None
+    stamp = number >> _RANDOM_BITS
+    return (stamp >> 8) + _KSUID_EPOCH + (stamp & 0xFF) / 256
+
+
 def has_prefix(value: str, prefix: str) -> bool:
     return value.startswith(prefix + "_") and len(value) == len(prefix) + 1 + _LENGTH

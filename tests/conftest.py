@@ -26,6 +26,9 @@ from tests.support.broker_objects import delete_broker_objects
 from tests.support.lanes import forget_ordered_lanes
 from tests.support.outbox import forget_unpublished
 
+# Fixtures shared by test directories: ``history`` (forty days of daily partitions).
+pytest_plugins = ["tests.support.history_days"]
+
 # The start time in the run id lets a later run remove what a crashed one left behind.
 RUN_STARTED = int(time.time())
 RUN_ID = f"{RUN_STARTED}x{uuid.uuid4().hex[:6]}"

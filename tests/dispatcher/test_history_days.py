@@ -6,11 +6,8 @@ lookup by id alone probed them all, oldest first."""
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from prometheus_client import REGISTRY
 
 from services.dispatcher.attempt_log import (
@@ -25,33 +22,8 @@ from services.dispatcher.attempt_sql import INSERT_ATTEMPTS, UPDATE_DESTINATIONS
 from services.ingest.outbox import Published, mark_published
 from shared.history_days import batch_days
 from shared.ids import new_id
-from shared.partitions import HISTORY_TABLES, Partition
 from shared.tasks import DeliveryTask
-
-PAST_DAYS = 40
-
-
-@pytest.fixture
-async def history(db_pool) -> AsyncIterator[None]:
-    """Daily partitions for the last ``PAST_DAYS`` days, as retention keeps them. Those it
-    made are dropped after the test (the database is the session's; yesterday's may be
-    the migrations' own, made while it was today)."""
-    today = datetime.now(UTC).date()
-    wanted = [
-        Partition(table, today - timedelta(days=back))
-        for back in range(1, PAST_DAYS + 1)
-        for table in HISTORY_TABLES
-    ]
-    existing = set(await db_pool.fetchval("SELECT array_agg(relname::text) FROM pg_class"))
-    made = [part for part in wanted if part.name not in existing]
-    for part in made:
-        await db_pool.execute(
-            f'CREATE TABLE "{part.name}" PARTITION OF "{part.table}"'
-            f" FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
-        )
-    yield
-    for part in made:
-        await db_pool.execute(f'DROP TABLE "{part.name}"')
+from tests.support.history_days import just_before_midnight, partitions_searched
 
 
 async def a_destination(world, created_at: datetime) -> tuple[str, str, str]:
@@ -97,12 +69,6 @@ async def record(pool, *entries: Entry) -> None:
         await asyncio.gather(writer, return_exceptions=True)
 
 
-def just_before_midnight(days_ago: int) -> datetime:
-    """0.4 ms before the end of that day: its task's time, to the millisecond, is the next day."""
-    day = datetime.now(UTC).date() - timedelta(days=days_ago)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-400)
-
-
 async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_outcome(
     world, db_pool, history
 ):
@@ -129,12 +95,6 @@ async def test_a_message_made_in_a_days_last_millisecond_gets_its_attempt_and_ou
         1,
         f"message_destination_p{day:%Y%m%d}",
     )
-
-
-def partitions_searched(plan: list[str], table: str) -> set[str]:
-    """The partitions of ``table`` a plan's EXPLAIN ANALYZE shows as having run."""
-    pattern = re.compile(rf" on ({table}_p\d{{8}}) ")
-    return {m.group(1) for line in plan if "never executed" not in line and (m := pattern.search(line))}
 
 
 async def test_one_batch_of_messages_days_and_weeks_apart_gets_every_attempt_and_outcome(
