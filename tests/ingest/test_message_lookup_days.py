@@ -71,3 +71,42 @@ async def test_the_api_answers_a_message_made_just_before_midnight(db_pool, hist
     async with http.get(f"/api/v1/app/{app_id}/msg/{msg_id}") as response:
         assert response.status == 200, await response.text()
         assert (await response.json())["id"] == msg_id
+
+
+async def test_a_messages_attempts_and_destinations_are_listed_from_its_own_days(db_pool, history, http):
+    # Given a message made just before a midnight 6 days ago, sent to an endpoint, with an
+    # attempt at once and one retried 5 days later
+    created = just_before_midnight(6)
+    app_id, msg_id = await a_message(db_pool, created)
+    endpoint_id = new_id("ep")
+    await db_pool.execute(
+        "INSERT INTO endpoint (id, app_id, url, secret) VALUES ($1, $2, 'https://example.com/h', $3)",
+        endpoint_id,
+        app_id,
+        "whsec_" + "A" * 32,
+    )
+    await db_pool.execute(
+        "INSERT INTO message_destination (msg_id, endpoint_id, app_id, created_at) VALUES ($1, $2, $3, $4)",
+        msg_id,
+        endpoint_id,
+        app_id,
+        created,
+    )
+    for at in (created + timedelta(milliseconds=3), created + timedelta(days=5)):
+        await db_pool.execute(
+            "INSERT INTO message_attempt (id, msg_id, endpoint_id, app_id, url, response,"
+            " response_status_code, response_duration_ms, status, attempt_number, created_at)"
+            " VALUES ($1, $2, $3, $4, 'https://example.com/h', 'no', 500, 3, 2, 1, $5)",
+            new_id("atmpt", at.timestamp()),
+            msg_id,
+            endpoint_id,
+            app_id,
+            at,
+        )
+    # Then the API lists both attempts and the destination
+    async with http.get(f"/api/v1/app/{app_id}/attempt/msg/{msg_id}") as response:
+        assert response.status == 200, await response.text()
+        assert len((await response.json())["data"]) == 2
+    async with http.get(f"/api/v1/app/{app_id}/msg/{msg_id}/endpoint") as response:
+        assert response.status == 200, await response.text()
+        assert [e["id"] for e in (await response.json())["data"]] == [endpoint_id]
