@@ -48,8 +48,8 @@ H_TRIGGER = "x-hookline-trigger"  # 0 scheduled, 1 manual (resend / recover)
 H_TRACE = "traceparent"  # W3C trace context of the message's trace, when tracing is on
 
 # A message's time can be no earlier than the KSUID epoch (its id holds that time,
-# shared/ids.py) and no later than a day past the reader's clock (PostgreSQL's now() made
-# it, and clocks differ by far less). A task whose time is outside is no message's task:
+# shared/ids.py) and no later than a day past the reader's clock (ingest's clock or
+# PostgreSQL's made it, and clocks differ by far less). A task whose time is outside is no message's task:
 # the attempt log looks for its rows within a day of that time (shared/history_days.py),
 # so it would be delivered and leave no record; far enough out, the time is no date at all
 # and settling it failed after the POST, again and again until the poison limit.
@@ -70,6 +70,12 @@ def write_layout(layout: Literal["packed", "named"]) -> None:
 
 class MalformedTask(ValueError):
     """A message on the dispatch queue lacks the headers of a delivery task."""
+
+
+class ImplausibleTime(MalformedTask):
+    """A task whose message time no message can have. Its own kind: should a dispatcher's
+    clock run more than a day behind, every fresh task lands here, which its metric label
+    and the clock quoted in the reason make plain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +187,8 @@ class DeliveryTask:
                 trigger=int(trigger),
                 traceparent=_text(h.get(H_TRACE)),
             )
+        except ImplausibleTime:
+            raise
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: 400 digits of ms
             raise MalformedTask(f"not a delivery task: {exc}") from exc
 
@@ -210,10 +218,11 @@ def _text(raw: object) -> str | None:
 
 
 def _a_message_time(seconds: float) -> float:
-    if not _EARLIEST_CREATED <= seconds <= time.time() + _AHEAD_OF_THE_CLOCK:  # NaN fails too
-        raise ValueError(
-            f"created-at {seconds!r} (unix seconds) is no message's time:"
-            " a message's is from 2014-05-13 to a day past this clock"
+    now = time.time()
+    if not _EARLIEST_CREATED <= seconds <= now + _AHEAD_OF_THE_CLOCK:  # NaN fails too
+        raise ImplausibleTime(
+            f"not a delivery task: created-at {seconds!r} (unix seconds) is no message's time:"
+            f" a message's is from 2014-05-13 to a day past this clock, which reads {now:.3f}"
         )
     return seconds
 

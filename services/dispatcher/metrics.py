@@ -22,7 +22,8 @@ DEFERRED = Counter(
 )
 SKIPPED = Counter(
     "hookline_deliveries_skipped_total",
-    "Tasks settled without a POST: endpoint deleted or disabled, or not a delivery task",
+    "Tasks settled without a POST: endpoint deleted or disabled, not a delivery task (malformed), or a"
+    " task whose message time no message can have (implausible_time: check this process's clock)",
     ["reason"],
 )
 ATTEMPT_DURATION = Histogram(

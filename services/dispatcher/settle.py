@@ -56,7 +56,7 @@ from shared import tracing
 from shared.backoff import DeadLetter, Delivered, RetryIn
 from shared.logging import WORK
 from shared.response_text import storable_text
-from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask, MalformedTask
+from shared.tasks import TRIGGER_SCHEDULED, DeliveryTask, ImplausibleTime, MalformedTask
 
 log = structlog.get_logger()
 
@@ -238,7 +238,7 @@ class Settler:
             )
             await self._publisher.dead(arrival.task.to_amqp(), arrival.reason)
             return
-        SKIPPED.labels("malformed").inc()
+        SKIPPED.labels("implausible_time" if isinstance(arrival, ImplausibleTime) else "malformed").inc()
         log.warning("not a delivery task; dead-lettered", error=str(arrival))
         headers = message.header.properties.headers
         await self._publisher.dead(aio_pika.Message(message.body, headers=headers), str(arrival))

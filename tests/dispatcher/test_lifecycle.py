@@ -10,6 +10,7 @@ from dataclasses import replace
 import aio_pika
 import aiohttp
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from services.dispatcher.publisher import H_DEAD_REASON
 from shared.topology import DISPATCH_ROUTING_KEY
@@ -113,6 +114,7 @@ async def test_a_task_whose_time_is_no_messages_is_dead_lettered_unsent(settings
     # to settle after every POST until the poison limit).
     far, ahead, fine = [await world.endpoint(f"{receiver.url}/{path}") for path in ("far", "ahead", "fine")]
     far_task, ahead_task = await world.commit([far, ahead])
+    skipped_before = _implausible_skipped()
     await world.publish(
         [replace(far_task, created_at=1e14), replace(ahead_task, created_at=time.time() + 7 * 86_400)]
     )
@@ -125,10 +127,17 @@ async def test_a_task_whose_time_is_no_messages_is_dead_lettered_unsent(settings
     queue = await world.channel.get_queue(world.topology.dead_queue)
     reasons = [(await queue.get(no_ack=True)).headers[H_DEAD_REASON] for _ in range(2)]
     assert all("is no message's time" in str(reason) for reason in reasons), reasons
+    assert all("this clock, which reads" in str(reason) for reason in reasons), reasons  # a slow clock shows
+    assert _implausible_skipped() == skipped_before + 2
     for task in (far_task, ahead_task):  # untouched: the API still shows them pending, unattempted
         row = await world.destination(task.msg_id, task.endpoint_id)
         assert (row["attempt_count"], row["published"]) == (0, True)
         assert await world.attempts(task.endpoint_id) == []
+
+
+def _implausible_skipped() -> float:
+    labels = {"reason": "implausible_time"}
+    return REGISTRY.get_sample_value("hookline_deliveries_skipped_total", labels) or 0.0
 
 
 async def _depth(world, queue: str, expected: int) -> bool:
