@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -30,9 +30,6 @@ from shared.web.routes import ApiRoutes
 
 routes = ApiRoutes()
 TAG = "Message Attempt"
-# An attempt's time is the dispatcher's clock, its message's PostgreSQL's: a day covers
-# any skew between them.
-_BEFORE_ITS_MESSAGE = timedelta(days=1)
 
 ATTEMPT_SELECT = (
     "SELECT a.id, a.msg_id, a.endpoint_id, a.url, a.response, a.response_status_code,"
@@ -125,10 +122,7 @@ async def list_attempts_by_msg(
     """Attempts made for one message, newest first."""
     app = await app_or_404(request)
     msg = await message_or_404(request, app["id"])
-    # The message's own day, and no attempt before it: each history table is a partition a
-    # day, and a search by message id alone visits every one (docs/scaling.md).
-    where = Where().add("a.msg_id = {}", msg["id"]).add("m.created_at = {}", msg["created_at"])
-    where.add("a.created_at >= {}", msg["created_at"] - _BEFORE_ITS_MESSAGE)
+    where = store.attempts_of(msg)
     if query.endpoint_id:
         endpoint = await endpoint_store.get(pool_of(request), app["id"], query.endpoint_id)
         where.add("a.endpoint_id = {}", endpoint["id"] if endpoint else query.endpoint_id)
@@ -167,8 +161,7 @@ async def list_attempted_destinations(
         select="SELECT e.id, e.url, e.description, e.throttle_rate, e.uid, e.disabled, e.event_types,"
         " e.channels, e.created_at, e.updated_at, d.status, d.next_attempt"
         " FROM message_destination d JOIN endpoint e ON e.id = d.endpoint_id",
-        # A destination's created_at is its message's (migration 006): its day only.
-        where=Where().add("d.msg_id = {}", msg["id"]).add("d.created_at = {}", msg["created_at"]),
+        where=store.destinations_of(msg),
         key="e.id",
         limit=query.limit,
         iterator=query.iterator,

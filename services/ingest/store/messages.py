@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from services.ingest.store.sql import Where
 from shared import ids
 from shared.destination_locks import LOCK_IN_KEY_ORDER
 from shared.history_days import IN_THE_BATCH, batch_days
@@ -75,6 +76,25 @@ async def get_message(conn: Conn, app_id: str, ref: str) -> asyncpg.Record | Non
         app_id,
         ref,
     )
+
+
+# An attempt's time is the dispatcher's clock, its message's PostgreSQL's or ingest's: a
+# day covers any skew between them.
+_BEFORE_ITS_MESSAGE = timedelta(days=1)
+
+
+def attempts_of(msg: asyncpg.Record) -> Where:
+    """Attempts (``a``, joined to their message ``m``) of the message found: from its day
+    on, joined to its own day's row. Each history table is a partition a day, and a search
+    by message id alone visits every one (docs/scaling.md)."""
+    where = Where().add("a.msg_id = {}", msg["id"]).add("m.created_at = {}", msg["created_at"])
+    return where.add("a.created_at >= {}", msg["created_at"] - _BEFORE_ITS_MESSAGE)
+
+
+def destinations_of(msg: asyncpg.Record) -> Where:
+    """Destinations (``d``) of the message found: in its day, as a destination's
+    ``created_at`` is its message's (migration 006)."""
+    return Where().add("d.msg_id = {}", msg["id"]).add("d.created_at = {}", msg["created_at"])
 
 
 async def expunge(conn: Conn, app_id: str, refs: list[str]) -> list[asyncpg.Record]:
